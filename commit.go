@@ -1,0 +1,263 @@
+package cowfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cowfs/cowfs/internal/btree"
+	"github.com/cowfs/cowfs/internal/dirtree"
+	"github.com/cowfs/cowfs/internal/rope"
+	"github.com/cowfs/cowfs/store"
+)
+
+// Reference counting (Rodeh, "B-trees, shadowing, and clones"): a blob's count
+// is the number of pointers to it from committed nodes and roots. Counts
+// change only at commit, and lazily:
+//
+//   - a node built in memory and committed for the first time takes one
+//     reference on each of its children (materialize); a node whose bytes are
+//     already stored with a count above zero just gains one reference, since
+//     its children are counted already;
+//   - a root that is replaced or deleted drops one reference on its old blob;
+//     a blob whose count reaches zero is deleted and drops one reference on
+//     each of its children, and so on down (release).
+//
+// Materializing first and releasing second means a subtree shared by the old
+// and the new tree never touches zero, so a commit costs what changed, and a
+// clone (one new pointer) costs one reference.
+
+// commit accumulates one atomic batch.
+type commit struct {
+	f       *FS
+	ctx     context.Context
+	refs    map[store.ID]int64 // count deltas
+	stored  map[store.ID]int64 // committed counts looked up so far; -1: no such blob
+	swaps   []store.RootSwap
+	del     []store.ID
+	deleted map[store.ID]bool
+	queue   []btree.Child // blobs whose count dropped
+}
+
+func newCommit(f *FS) *commit {
+	return &commit{f: f, ctx: context.Background(), refs: map[store.ID]int64{}, stored: map[store.ID]int64{}, deleted: map[store.ID]bool{}}
+}
+
+// storedCount returns the committed count of id, -1 if the store lacks it.
+func (c *commit) storedCount(id store.ID) (int64, error) {
+	if n, ok := c.stored[id]; ok {
+		return n, nil
+	}
+	info, err := c.f.st.Stat(c.ctx, id)
+	n := info.Refs
+	if errors.Is(err, store.ErrNotFound) {
+		n, err = -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	c.stored[id] = n
+	return n, nil
+}
+
+// count returns id's count as this batch leaves it, and whether it is stored.
+func (c *commit) count(id store.ID) (int64, bool, error) {
+	n, err := c.storedCount(id)
+	if err != nil {
+		return 0, false, err
+	}
+	if n < 0 {
+		return c.refs[id], false, nil
+	}
+	return n + c.refs[id], true, nil
+}
+
+// materialize takes one reference on ch, storing it and counting its
+// children first if nothing counted it yet.
+func (c *commit) materialize(ch btree.Child) error {
+	before, exists, err := c.count(ch.ID)
+	if err != nil {
+		return err
+	}
+	c.refs[ch.ID]++
+	if before > 0 {
+		return nil
+	}
+	if ch.Raw {
+		if !exists {
+			return fmt.Errorf("data blob %s is referenced but not stored", ch.ID.Short())
+		}
+		return nil
+	}
+	node := ch.Mem
+	if node == nil {
+		// Stored but uncounted (left by a failed commit): count its children.
+		if node, err = c.f.loadAny(ch.ID); err != nil {
+			return err
+		}
+	} else if !exists {
+		b, err := node.Encode()
+		if err != nil {
+			return err
+		}
+		id, err := c.f.st.Put(c.ctx, b)
+		if err != nil {
+			return err
+		}
+		if id != ch.ID {
+			return fmt.Errorf("node hashed to %s but stored as %s", ch.ID.Short(), id.Short())
+		}
+		c.f.fresh[id] = true
+		c.stored[id] = 0
+	}
+	return node.Children(c.materialize)
+}
+
+// release drops one reference on ch; drain finishes the cascade.
+func (c *commit) release(id store.ID, raw bool) {
+	c.refs[id]--
+	c.queue = append(c.queue, btree.Child{ID: id, Raw: raw})
+}
+
+// drain deletes every blob whose count reached zero, releasing its children.
+func (c *commit) drain() error {
+	for len(c.queue) > 0 {
+		ch := c.queue[len(c.queue)-1]
+		c.queue = c.queue[:len(c.queue)-1]
+		n, exists, err := c.count(ch.ID)
+		if err != nil {
+			return err
+		}
+		if !exists || n < 0 {
+			return corrupt("blob %s released below zero", ch.ID.Short())
+		}
+		if n > 0 || c.deleted[ch.ID] {
+			continue
+		}
+		c.deleted[ch.ID] = true
+		c.del = append(c.del, ch.ID)
+		if ch.Raw {
+			continue
+		}
+		node, err := c.f.loadAny(ch.ID)
+		if err != nil {
+			return err
+		}
+		if err := node.Children(func(k btree.Child) error { c.release(k.ID, k.Raw); return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run finishes the cascade, deletes unreferenced fresh blobs and applies the
+// batch. The caller holds f.mu.
+func (c *commit) run() error {
+	if err := c.drain(); err != nil {
+		return err
+	}
+	for id := range c.f.fresh {
+		n, exists, err := c.count(id)
+		if err != nil {
+			return err
+		}
+		if exists && n == 0 && !c.deleted[id] {
+			c.deleted[id] = true
+			c.del = append(c.del, id)
+		}
+	}
+	b := store.Batch{Refs: map[store.ID]int64{}, Roots: c.swaps, Delete: c.del}
+	for id, d := range c.refs {
+		if d != 0 {
+			b.Refs[id] = d
+		}
+	}
+	if err := c.f.st.Commit(c.ctx, b); err != nil {
+		return err
+	}
+	clear(c.f.fresh)
+	for _, id := range c.del {
+		c.f.nodes.Remove(id)
+		c.f.data.Remove(id)
+	}
+	return nil
+}
+
+// loadAny loads a stored node of any kind, for counting its children.
+func (f *FS) loadAny(id store.ID) (btree.Encoder, error) {
+	b, err := f.st.Get(context.Background(), id)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+	}
+	kind, _, err := btree.ParseHeader(b)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+	}
+	switch kind {
+	case rope.NodeKind:
+		return f.ropes.Decode(id, b)
+	case dirtree.NodeKind:
+		return f.dirs.Decode(id, b)
+	case volumeKind:
+		m, err := f.decodeVolume(b)
+		if err != nil {
+			return nil, fmt.Errorf("volume node %s: %w", id.Short(), err)
+		}
+		return &volumeNode{f: f, m: m}, nil
+	}
+	return nil, corrupt("node %s has unknown kind %d", id.Short(), kind)
+}
+
+// commitLocked commits every dirty volume (and extra, which is not yet
+// registered) in one batch. The caller holds f.mu.
+func (f *FS) commitLocked(extra []*Volume) error {
+	vols := append([]*Volume(nil), extra...)
+	for _, v := range f.vols {
+		vols = append(vols, v)
+	}
+	c := newCommit(f)
+	type done struct {
+		v  *Volume
+		id store.ID
+	}
+	var changed []done
+	for _, v := range vols {
+		if v.readOnly || v.closed {
+			continue
+		}
+		if err := v.prepareLocked(); err != nil {
+			return err
+		}
+		if !v.dirty {
+			continue
+		}
+		node := &volumeNode{f: f, m: v.meta}
+		id, err := node.Hash()
+		if err != nil {
+			return err
+		}
+		if id == v.committed {
+			v.clearDirty()
+			continue
+		}
+		if err := c.materialize(btree.Child{ID: id, Mem: node}); err != nil {
+			return err
+		}
+		c.swaps = append(c.swaps, store.RootSwap{Name: v.rootName, Old: v.committed, New: id})
+		if !v.committed.IsZero() {
+			c.release(v.committed, false)
+		}
+		changed = append(changed, done{v, id})
+	}
+	if len(c.swaps) == 0 && len(f.fresh) == 0 {
+		return nil
+	}
+	if err := c.run(); err != nil {
+		return err
+	}
+	for _, d := range changed {
+		d.v.committed = d.id
+		d.v.clearDirty()
+	}
+	return nil
+}

@@ -1,0 +1,567 @@
+package cowfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/cowfs/cowfs/internal/cdc"
+	"github.com/cowfs/cowfs/internal/dirtree"
+	"github.com/cowfs/cowfs/internal/rope"
+)
+
+// wbufMax bounds one file's sequential write buffer.
+const wbufMax = 1 << 20
+
+// File is an open file or directory of a volume. Its methods follow os.File.
+type File struct {
+	v      *Volume
+	x      *inode
+	name   string
+	flag   int
+	off    int64 // for Read, Write and Seek
+	dirPos int64 // for ReadDir
+	closed bool
+}
+
+// OpenFile opens p with os-style flags (os.O_RDONLY, O_WRONLY, O_RDWR,
+// O_CREATE, O_EXCL, O_TRUNC, O_APPEND); perm applies to a new file.
+func (v *Volume) OpenFile(p string, flag int, perm uint32) (*File, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	const op = "open"
+	write := flag&(os.O_WRONLY|os.O_RDWR) != 0
+	if write || flag&(os.O_CREATE|os.O_TRUNC) != 0 {
+		if err := v.writable(op, p); err != nil {
+			return nil, err
+		}
+	}
+	r, err := v.resolve(op, p, flag&os.O_EXCL == 0)
+	if err != nil {
+		return nil, err
+	}
+	x := r.x
+	switch {
+	case x == nil && flag&os.O_CREATE != 0:
+		if x, err = v.create(op, p, r, dirtree.Entry{Mode: dirtree.TypeReg | perm&0o7777}); err != nil {
+			return nil, err
+		}
+	case x == nil:
+		return nil, errorf(op, p, syscall.ENOENT, nil)
+	case flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+		return nil, errorf(op, p, syscall.EEXIST, nil)
+	case x.isDir() && write:
+		return nil, errorf(op, p, syscall.EISDIR, nil)
+	case x.ent.Type() == dirtree.TypeLink:
+		return nil, errorf(op, p, syscall.ELOOP, nil)
+	}
+	if flag&os.O_TRUNC != 0 && x.ent.Type() == dirtree.TypeReg && write {
+		if err := x.truncate(0); err != nil {
+			return nil, wrapIO(op, p, err)
+		}
+		x.stamp(true)
+	}
+	x.opens++
+	v.opens++
+	return &File{v: v, x: x, name: p, flag: flag}, nil
+}
+
+// Open opens p for reading.
+func (v *Volume) Open(p string) (*File, error) { return v.OpenFile(p, os.O_RDONLY, 0) }
+
+// Create creates or truncates p for reading and writing.
+func (v *Volume) Create(p string) (*File, error) {
+	return v.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+}
+
+// WriteFile writes data to p, creating or truncating it.
+func (v *Volume) WriteFile(p string, data []byte, perm uint32) error {
+	f, err := v.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ReadFile returns the whole content of p.
+func (v *Volume) ReadFile(p string) ([]byte, error) {
+	f, err := v.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// Name returns the path the file was opened with.
+func (f *File) Name() string { return f.name }
+
+func (f *File) use(op string, write bool) error {
+	if f.closed {
+		return errorf(op, f.name, syscall.EBADF, os.ErrClosed)
+	}
+	if f.v.closed {
+		return errorf(op, f.name, syscall.EBADF, errors.New("volume closed"))
+	}
+	if write && f.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return errorf(op, f.name, syscall.EBADF, errors.New("not open for writing"))
+	}
+	if !write && f.flag&os.O_WRONLY != 0 {
+		return errorf(op, f.name, syscall.EBADF, errors.New("not open for reading"))
+	}
+	return nil
+}
+
+// content returns the file's rope with buffered writes included. The rope
+// is immutable: reading it needs no lock.
+func (f *File) content(op string) (rope.Rope, error) {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if err := f.use(op, false); err != nil {
+		return rope.Rope{}, err
+	}
+	if f.x.isDir() {
+		return rope.Rope{}, errorf(op, f.name, syscall.EISDIR, nil)
+	}
+	if err := f.x.flushBuf(); err != nil {
+		return rope.Rope{}, wrapIO(op, f.name, err)
+	}
+	return f.x.ent.Data, nil
+}
+
+// ReadAt reads len(p) bytes at off; io.EOF when fewer remain.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errorf("read", f.name, syscall.EINVAL, errors.New("negative offset"))
+	}
+	r, err := f.content("read")
+	if err != nil {
+		return 0, err
+	}
+	n, err := rope.ReadAt(f.v.f.ropes, r, f.v.f, p, off)
+	if err != nil {
+		return n, wrapIO("read", f.name, err)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Read reads from the file offset.
+func (f *File) Read(p []byte) (int, error) {
+	n, err := f.ReadAt(p, f.off)
+	f.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// WriteAt writes p at off.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	if f.flag&os.O_APPEND != 0 {
+		return 0, errorf("write", f.name, syscall.EINVAL, errors.New("WriteAt on a file opened with O_APPEND"))
+	}
+	return f.write(p, off, false)
+}
+
+// Write writes at the file offset (at the end with O_APPEND).
+func (f *File) Write(p []byte) (int, error) {
+	n, err := f.write(p, f.off, f.flag&os.O_APPEND != 0)
+	return n, err
+}
+
+func (f *File) write(p []byte, off int64, appending bool) (int, error) {
+	v := f.v
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := f.use("write", true); err != nil {
+		return 0, err
+	}
+	x := f.x
+	if x.ent.Type() != dirtree.TypeReg {
+		return 0, errorf("write", f.name, syscall.EINVAL, errors.New("not a regular file"))
+	}
+	if appending {
+		if err := x.flushBuf(); err != nil {
+			return 0, wrapIO("write", f.name, err)
+		}
+		off = x.ent.Data.Len
+	}
+	if off < 0 || off > rope.MaxSize || int64(len(p)) > rope.MaxSize-off {
+		return 0, errorf("write", f.name, syscall.EFBIG, nil)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := x.bufferWrite(p, off); err != nil {
+		return 0, wrapIO("write", f.name, err)
+	}
+	f.off = off + int64(len(p))
+	x.stamp(true)
+	return len(p), nil
+}
+
+// bufferWrite adds p at off to x's write buffer, pushing the buffer into the
+// rope when the write is not sequential or the buffer is full.
+func (x *inode) bufferWrite(p []byte, off int64) error {
+	end := x.wbufOff + int64(len(x.wbuf))
+	if x.wbuf != nil && off >= x.wbufOff && off <= end && off+int64(len(p))-x.wbufOff <= wbufMax {
+		at := int(off - x.wbufOff)
+		if need := at + len(p); need > len(x.wbuf) {
+			x.wbuf = append(x.wbuf, make([]byte, need-len(x.wbuf))...)
+		}
+		copy(x.wbuf[at:], p)
+		return nil
+	}
+	if err := x.flushBuf(); err != nil {
+		return err
+	}
+	x.wbuf = append(make([]byte, 0, min(max(len(p), 64<<10), wbufMax)), p...)
+	x.wbufOff = off
+	return nil
+}
+
+// flushBuf moves the write buffer into the rope as a pending extent, and cuts
+// pending bytes into blobs once there are many.
+func (x *inode) flushBuf() error {
+	if x.wbuf == nil {
+		return nil
+	}
+	buf, off := x.wbuf, x.wbufOff
+	x.wbuf = nil
+	t := x.v.f.ropes
+	r, err := rope.Put(t, x.ent.Data, off, int64(len(buf)), rope.Of(t, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: buf}))
+	if err != nil {
+		return err
+	}
+	x.ent.Data = r
+	x.pending += int64(len(buf))
+	if x.pending >= x.v.f.opt.FlushBytes {
+		return x.flush(false)
+	}
+	return nil
+}
+
+// flush turns pending extents into stored data: runs shorter than
+// rope.InlineMax stay inline in the rope's leaves, longer ones are cut into
+// content-defined chunks, each a blob, so identical bytes written twice are
+// stored once. Unless final, a run ending at end of file keeps its tail after
+// the last content-defined cut pending, so that later appends chunk exactly
+// as if written at once.
+func (x *inode) flush(final bool) error {
+	if err := x.flushBuf(); err != nil {
+		return err
+	}
+	if x.pending == 0 {
+		return nil
+	}
+	f := x.v.f
+	t := f.ropes
+	type span struct{ start, end int64 }
+	var runs []span
+	it := t.Seek(x.ent.Data, 0)
+	for e, start, ok := it.Next(); ok; e, start, ok = it.Next() {
+		if e.Kind != rope.Pending {
+			continue
+		}
+		if n := len(runs); n > 0 && runs[n-1].end == start {
+			runs[n-1].end += e.N
+		} else {
+			runs = append(runs, span{start, start + e.N})
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	var left int64
+	for _, s := range runs {
+		buf := make([]byte, s.end-s.start)
+		if _, err := rope.ReadAt(t, x.ent.Data, f, buf, s.start); err != nil {
+			return err
+		}
+		var exts []rope.Extent
+		if len(buf) < rope.InlineMax {
+			exts = append(exts, rope.Extent{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf})
+			buf = nil
+		}
+		for len(buf) > 0 {
+			n, found := cdc.Cut(buf)
+			if !found && !final && s.end == x.ent.Data.Len {
+				exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: buf})
+				left += int64(len(buf))
+				break
+			}
+			id, err := f.st.Put(context.Background(), buf[:n])
+			if err != nil {
+				return err
+			}
+			f.fresh[id] = true
+			exts = append(exts, rope.Extent{Kind: rope.Data, Blob: id, N: int64(n)})
+			buf = buf[n:]
+		}
+		r, err := t.Replace(x.ent.Data, s.start, s.end, rope.Of(t, exts...))
+		if err != nil {
+			return err
+		}
+		x.ent.Data = r
+	}
+	x.pending = left
+	return nil
+}
+
+// truncate sets x's size.
+func (x *inode) truncate(size int64) error {
+	if x.isDir() {
+		return errorf("truncate", "", syscall.EISDIR, nil)
+	}
+	if x.ent.Type() != dirtree.TypeReg {
+		return errorf("truncate", "", syscall.EINVAL, nil)
+	}
+	if size < 0 || size > rope.MaxSize {
+		return errorf("truncate", "", syscall.EFBIG, nil)
+	}
+	if err := x.flushBuf(); err != nil {
+		return err
+	}
+	r, err := rope.Truncate(x.v.f.ropes, x.ent.Data, size)
+	if err != nil {
+		return err
+	}
+	x.ent.Data = r
+	x.recountPending()
+	x.ent.Mtime = time.Now().UnixNano()
+	return nil
+}
+
+// recountPending recomputes x.pending after an operation that may have
+// dropped pending bytes. It walks the rope only if there were any.
+func (x *inode) recountPending() {
+	if x.pending == 0 {
+		return
+	}
+	var n int64
+	it := x.v.f.ropes.Seek(x.ent.Data, 0)
+	for e, _, ok := it.Next(); ok; e, _, ok = it.Next() {
+		if e.Kind == rope.Pending {
+			n += e.N
+		}
+	}
+	x.pending = n
+}
+
+// Truncate changes the file's size.
+func (f *File) Truncate(size int64) error {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if err := f.use("truncate", true); err != nil {
+		return err
+	}
+	if err := f.x.truncate(size); err != nil {
+		return wrapIO("truncate", f.name, err)
+	}
+	f.x.stamp(true)
+	return nil
+}
+
+// Seek whence values beyond io.SeekEnd, as in lseek(2).
+const (
+	SeekData = 3 // next offset holding data
+	SeekHole = 4 // next offset in a hole (the end of file counts as one)
+)
+
+// Seek sets the file offset; whence may also be SeekData or SeekHole.
+func (f *File) Seek(off int64, whence int) (int64, error) {
+	r, err := f.content("seek")
+	if err != nil {
+		return 0, err
+	}
+	var pos int64
+	switch whence {
+	case io.SeekStart:
+		pos = off
+	case io.SeekCurrent:
+		pos = f.off + off
+	case io.SeekEnd:
+		pos = r.Len + off
+	case SeekData, SeekHole:
+		if off < 0 || off >= r.Len {
+			return 0, errorf("seek", f.name, syscall.ENXIO, nil)
+		}
+		if whence == SeekData {
+			pos, err = rope.SeekData(f.v.f.ropes, r, off)
+			if err == nil && pos < 0 {
+				return 0, errorf("seek", f.name, syscall.ENXIO, nil)
+			}
+		} else {
+			pos, err = rope.SeekHole(f.v.f.ropes, r, off)
+		}
+		if err != nil {
+			return 0, wrapIO("seek", f.name, err)
+		}
+	default:
+		return 0, errorf("seek", f.name, syscall.EINVAL, nil)
+	}
+	if pos < 0 {
+		return 0, errorf("seek", f.name, syscall.EINVAL, nil)
+	}
+	f.off = pos
+	return pos, nil
+}
+
+// Fallocate modes, as in fallocate(2).
+const (
+	FallocKeepSize      = 0x01
+	FallocPunchHole     = 0x02
+	FallocCollapseRange = 0x08
+	FallocZeroRange     = 0x10
+	FallocInsertRange   = 0x20
+)
+
+// Fallocate allocates (extends the size unless FallocKeepSize), punches a
+// hole, zeroes, inserts or collapses the range [off, off+n), at any byte
+// offsets.
+func (f *File) Fallocate(mode uint32, off, n int64) error {
+	v := f.v
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	const op = "fallocate"
+	if err := f.use(op, true); err != nil {
+		return err
+	}
+	x := f.x
+	if x.ent.Type() != dirtree.TypeReg {
+		return errorf(op, f.name, syscall.ENODEV, nil)
+	}
+	if off < 0 || n <= 0 {
+		return errorf(op, f.name, syscall.EINVAL, nil)
+	}
+	if off > rope.MaxSize || n > rope.MaxSize-off {
+		return errorf(op, f.name, syscall.EFBIG, nil)
+	}
+	if err := x.flushBuf(); err != nil {
+		return wrapIO(op, f.name, err)
+	}
+	t := v.f.ropes
+	r := x.ent.Data
+	size := r.Len
+	var err error
+	switch mode {
+	case 0, FallocKeepSize:
+		// Space is not reserved ahead (data is copy-on-write); only the size grows.
+		if mode == 0 && off+n > size {
+			r, err = rope.Truncate(t, r, off+n)
+		}
+	case FallocPunchHole | FallocKeepSize:
+		if end := min(off+n, size); off < end {
+			r, err = rope.Put(t, r, off, end-off, rope.HoleOf(t, end-off))
+		}
+	case FallocZeroRange, FallocZeroRange | FallocKeepSize:
+		end := off + n
+		if mode&FallocKeepSize != 0 {
+			end = min(end, size)
+		}
+		if off < end {
+			r, err = rope.Put(t, r, off, end-off, rope.HoleOf(t, end-off))
+		}
+	case FallocInsertRange:
+		if off >= size {
+			return errorf(op, f.name, syscall.EINVAL, errors.New("insert range starts at or past the end of file"))
+		}
+		r, err = rope.Put(t, r, off, 0, rope.HoleOf(t, n))
+	case FallocCollapseRange:
+		if off+n >= size {
+			return errorf(op, f.name, syscall.EINVAL, errors.New("collapse range reaches the end of file"))
+		}
+		r, err = rope.Put(t, r, off, n, rope.Rope{})
+	default:
+		return errorf(op, f.name, syscall.EOPNOTSUPP, nil)
+	}
+	if err != nil {
+		return wrapIO(op, f.name, err)
+	}
+	x.ent.Data = r
+	x.recountPending()
+	x.stamp(true)
+	return nil
+}
+
+// Stat describes the file.
+func (f *File) Stat() (*FileInfo, error) {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if f.closed {
+		return nil, errorf("stat", f.name, syscall.EBADF, os.ErrClosed)
+	}
+	if err := f.x.flushBuf(); err != nil {
+		return nil, wrapIO("stat", f.name, err)
+	}
+	return f.x.info(baseName(f.name)), nil
+}
+
+// Sync commits everything written so far (FS-wide: see FS.Commit).
+func (f *File) Sync() error {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if f.closed {
+		return errorf("sync", f.name, syscall.EBADF, os.ErrClosed)
+	}
+	if f.v.readOnly {
+		return nil
+	}
+	return wrapIO("sync", f.name, f.v.f.commitLocked(nil))
+}
+
+// Close releases the file. Data stays buffered until the next commit.
+func (f *File) Close() error {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if f.closed {
+		return errorf("close", f.name, syscall.EBADF, os.ErrClosed)
+	}
+	f.closed = true
+	if err := f.x.flushBuf(); err != nil {
+		return wrapIO("close", f.name, err)
+	}
+	f.v.closeInode(f.x)
+	return nil
+}
+
+// ReadDir reads up to n directory entries (all remaining if n <= 0), like
+// fs.ReadDirFile.
+func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if f.closed {
+		return nil, errorf("readdir", f.name, syscall.EBADF, os.ErrClosed)
+	}
+	if !f.x.isDir() {
+		return nil, errorf("readdir", f.name, syscall.ENOTDIR, nil)
+	}
+	limit := n
+	if n <= 0 {
+		limit = -1
+	}
+	infos, err := f.x.list(f.dirPos, limit)
+	if err != nil {
+		return nil, wrapIO("readdir", f.name, err)
+	}
+	f.dirPos += int64(len(infos))
+	out := make([]fs.DirEntry, len(infos))
+	for i, fi := range infos {
+		out[i] = fs.FileInfoToDirEntry(fi)
+	}
+	if n > 0 && len(out) == 0 {
+		return nil, io.EOF
+	}
+	return out, nil
+}

@@ -1,0 +1,357 @@
+// Package cowfs is a copy-on-write file system served as a Go library.
+//
+// Copies cost metadata, not bytes: cloning a file or a whole directory tree is
+// O(1); copying any byte range of one file into another at any offsets shares
+// the data in O(log n); identical data written twice is stored once.
+//
+// An FS is an opened store (see package store and its backends). It holds
+// volumes: writable trees of directories and files, each a named root in the
+// store. A volume can be snapshotted (a read-only, O(1) copy) and cloned into
+// a new writable volume (also O(1)).
+//
+// Everything a volume holds is one persistent tree (seed 001): the volume node
+// points at the root directory's B-tree of entries; an entry of a directory
+// points at that directory's tree, an entry of a file at the file's rope of
+// extents. Nodes are immutable blobs named by their hash, shared by every
+// tree that contains them, and loaded on demand.
+//
+// Changes live in memory until Commit writes the new nodes, swaps the
+// volumes' roots and adjusts reference counts, atomically. Sync of a file
+// commits. Commit is FS-wide: every dirty volume goes into one batch, so no
+// in-memory reference to a blob is ever lost to another volume's commit.
+//
+// Paths are slash-separated and relative to the volume root ("a/b" and "/a/b"
+// name the same file). All methods are safe for concurrent use.
+package cowfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cowfs/cowfs/internal/btree"
+	"github.com/cowfs/cowfs/internal/cache"
+	"github.com/cowfs/cowfs/internal/dirtree"
+	"github.com/cowfs/cowfs/internal/rope"
+	"github.com/cowfs/cowfs/store"
+)
+
+// Options tune an FS. The zero value is usable.
+type Options struct {
+	// CacheBytes bounds the decoded-node and data caches (default 256 MiB).
+	CacheBytes int64
+	// FlushBytes is how many written bytes a file buffers before cutting them
+	// into data blobs (default 32 MiB).
+	FlushBytes int64
+}
+
+// FS is an opened store holding volumes.
+type FS struct {
+	st    store.Store
+	opt   Options
+	ropes *rope.Tree
+	dirs  *dirtree.Tree
+	nodes *cache.LRU[any]    // decoded nodes by ID
+	data  *cache.LRU[[]byte] // data blobs by ID
+
+	// mu guards everything below, and the in-memory trees of all volumes.
+	mu     sync.Mutex
+	vols   map[string]*Volume // open volumes and snapshots, by root name
+	fresh  map[store.ID]bool  // blobs put since the last commit
+	closed bool
+}
+
+// Open opens the volumes kept in st. The FS takes st over: Close closes it.
+func Open(st store.Store, opt *Options) (*FS, error) {
+	f := &FS{st: st, vols: map[string]*Volume{}, fresh: map[store.ID]bool{}}
+	if opt != nil {
+		f.opt = *opt
+	}
+	if f.opt.CacheBytes <= 0 {
+		f.opt.CacheBytes = 256 << 20
+	}
+	if f.opt.FlushBytes <= 0 {
+		f.opt.FlushBytes = 32 << 20
+	}
+	f.nodes = cache.New[any](f.opt.CacheBytes / 4)
+	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)
+	f.ropes = rope.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[rope.Extent], error) { return f.ropes.Decode(id, b) }))
+	f.dirs = dirtree.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[dirtree.Entry], error) { return f.dirs.Decode(id, b) }))
+	return f, nil
+}
+
+// loadNode returns a loader of decoded nodes that goes through the node cache.
+func loadNode[N any](f *FS, decode func(store.ID, []byte) (*N, error)) func(store.ID) (*N, error) {
+	return func(id store.ID) (*N, error) {
+		if v, ok := f.nodes.Get(id); ok {
+			if n, ok := v.(*N); ok {
+				return n, nil
+			}
+			return nil, corrupt("blob %s is not the kind of node expected", id.Short())
+		}
+		b, err := f.st.Get(context.Background(), id)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+		}
+		n, err := decode(id, b)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+		}
+		f.nodes.Add(id, n, int64(len(b))+64)
+		return n, nil
+	}
+}
+
+// Blob returns a data blob's bytes, through the data cache (rope.Source).
+func (f *FS) Blob(id store.ID) ([]byte, error) {
+	if b, ok := f.data.Get(id); ok {
+		return b, nil
+	}
+	b, err := f.st.Get(context.Background(), id)
+	if err != nil {
+		return nil, fmt.Errorf("data blob %s: %w", id.Short(), err)
+	}
+	f.data.Add(id, b, int64(len(b)))
+	return b, nil
+}
+
+// Store returns the store the FS runs on.
+func (f *FS) Store() store.Store { return f.st }
+
+// Root names: "v:NAME" for a volume, "s:VOLUME:NAME" for a snapshot.
+func volRoot(name string) string       { return "v:" + name }
+func snapRoot(vol, name string) string { return "s:" + vol + ":" + name }
+func snapPrefix(vol string) string     { return "s:" + vol + ":" }
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 100 || name == "." || name == ".." {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *FS) check(op string) error {
+	if f.closed {
+		return errorf(op, "", syscall.EBADF, store.ErrClosed)
+	}
+	return nil
+}
+
+// CreateVolume creates an empty volume and returns it open.
+func (f *FS) CreateVolume(name string) (*Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("create volume"); err != nil {
+		return nil, err
+	}
+	if !validName(name) {
+		return nil, errorf("create volume", name, syscall.EINVAL, errors.New("names are 1-100 of [A-Za-z0-9._-]"))
+	}
+	if _, err := f.st.GetRoot(context.Background(), volRoot(name)); err == nil {
+		return nil, errorf("create volume", name, syscall.EEXIST, nil)
+	}
+	now := time.Now().UnixNano()
+	root := dirtree.Entry{Mode: dirtree.TypeDir | 0o755, Local: 1, Atime: now, Mtime: now, Ctime: now, Btime: now}
+	v := newVolume(f, name, volRoot(name), false, volMeta{root: root, nextLocal: 2, nextScope: 1, nextPrefix: 1, nextLink: 1, created: now})
+	v.dirty = true
+	if err := f.commitLocked([]*Volume{v}); err != nil {
+		return nil, wrapIO("create volume", name, err)
+	}
+	f.vols[v.rootName] = v
+	return v, nil
+}
+
+// Volume opens an existing volume; opening it again returns the same Volume.
+func (f *FS) Volume(name string) (*Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.openLocked(volRoot(name), name, false)
+}
+
+func (f *FS) openLocked(rootName, name string, readOnly bool) (*Volume, error) {
+	if err := f.check("open volume"); err != nil {
+		return nil, err
+	}
+	if v, ok := f.vols[rootName]; ok {
+		return v, nil
+	}
+	id, err := f.st.GetRoot(context.Background(), rootName)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf("open volume", name, syscall.ENOENT, nil)
+	}
+	if err != nil {
+		return nil, wrapIO("open volume", name, err)
+	}
+	meta, err := f.loadVolume(id)
+	if err != nil {
+		return nil, wrapIO("open volume", name, err)
+	}
+	v := newVolume(f, name, rootName, readOnly, meta)
+	v.committed = id
+	if !readOnly && !meta.orphans.Empty() {
+		// Files unlinked while open in an earlier run: nothing holds them now.
+		v.meta.orphans = dirtree.Dir{}
+		v.dirty = true
+	}
+	f.vols[rootName] = v
+	return v, nil
+}
+
+// Volumes lists the volumes' names, sorted.
+func (f *FS) Volumes() ([]string, error) {
+	roots, err := f.st.ListRoots(context.Background())
+	if err != nil {
+		return nil, wrapIO("list volumes", "", err)
+	}
+	var names []string
+	for _, r := range roots {
+		if strings.HasPrefix(r.Name, "v:") {
+			names = append(names, r.Name[2:])
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// CloneVolume creates volume dst as a writable copy of volume src in O(1).
+// Uncommitted changes of src are committed first.
+func (f *FS) CloneVolume(src, dst string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("clone volume"); err != nil {
+		return err
+	}
+	if !validName(dst) {
+		return errorf("clone volume", dst, syscall.EINVAL, nil)
+	}
+	return f.linkRootLocked("clone volume", volRoot(src), volRoot(dst), src)
+}
+
+// linkRootLocked binds root name to to a copy of the committed root of
+// from (after committing everything): a new volume node that shares the
+// source's trees, so the copy costs O(1) whatever the volume holds. The copy
+// records its own creation time and none of the source's open orphans.
+func (f *FS) linkRootLocked(op, from, to, what string) error {
+	if err := f.commitLocked(nil); err != nil {
+		return wrapIO(op, what, err)
+	}
+	id, err := f.st.GetRoot(context.Background(), from)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(op, what, syscall.ENOENT, nil)
+	}
+	if err != nil {
+		return wrapIO(op, what, err)
+	}
+	m, err := f.loadVolume(id)
+	if err != nil {
+		return wrapIO(op, what, err)
+	}
+	m.created = time.Now().UnixNano()
+	m.orphans = dirtree.Dir{}
+	node := &volumeNode{f: f, m: m}
+	nid, err := node.Hash()
+	if err != nil {
+		return wrapIO(op, what, err)
+	}
+	c := newCommit(f)
+	if err := c.materialize(btree.Child{ID: nid, Mem: node}); err != nil {
+		return wrapIO(op, what, err)
+	}
+	c.swaps = append(c.swaps, store.RootSwap{Name: to, New: nid})
+	if err := c.run(); errors.Is(err, store.ErrConflict) {
+		return errorf(op, to, syscall.EEXIST, nil)
+	} else if err != nil {
+		return wrapIO(op, what, err)
+	}
+	return nil
+}
+
+// DeleteVolume removes a volume and its snapshots; space shared with nothing
+// else is released. The volume must not be open elsewhere in this FS.
+func (f *FS) DeleteVolume(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("delete volume"); err != nil {
+		return err
+	}
+	roots, err := f.st.ListRoots(context.Background())
+	if err != nil {
+		return wrapIO("delete volume", name, err)
+	}
+	found := false
+	for _, r := range roots {
+		if r.Name == volRoot(name) || strings.HasPrefix(r.Name, snapPrefix(name)) {
+			found = found || r.Name == volRoot(name)
+			if err := f.dropRootLocked("delete volume", r.Name, name); err != nil {
+				return err
+			}
+		}
+	}
+	if !found {
+		return errorf("delete volume", name, syscall.ENOENT, nil)
+	}
+	return nil
+}
+
+// dropRootLocked deletes a root and releases what only it held.
+func (f *FS) dropRootLocked(op, rootName, what string) error {
+	if v, ok := f.vols[rootName]; ok {
+		if v.busy() {
+			return errorf(op, what, syscall.EBUSY, errors.New("files are open on it"))
+		}
+		delete(f.vols, rootName)
+		v.closed = true
+	}
+	ctx := context.Background()
+	id, err := f.st.GetRoot(ctx, rootName)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(op, what, syscall.ENOENT, nil)
+	} else if err != nil {
+		return wrapIO(op, what, err)
+	}
+	c := newCommit(f)
+	c.swaps = append(c.swaps, store.RootSwap{Name: rootName, Old: id})
+	c.release(id, false)
+	return wrapIO(op, what, c.run())
+}
+
+// Commit writes every change made so far to the store, atomically. When it
+// returns, everything written before the call survives a crash.
+func (f *FS) Commit() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("commit"); err != nil {
+		return err
+	}
+	return wrapIO("commit", "", f.commitLocked(nil))
+}
+
+// Close commits and closes the FS and its store.
+func (f *FS) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	err := f.commitLocked(nil)
+	f.closed = true
+	for _, v := range f.vols {
+		v.closed = true
+	}
+	if cerr := f.st.Close(); err == nil {
+		err = cerr
+	}
+	return wrapIO("close", "", err)
+}
+
+// CacheStats returns the node and data cache counters.
+func (f *FS) CacheStats() (nodes, data cache.Stats) { return f.nodes.Stats(), f.data.Stats() }

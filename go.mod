@@ -1,0 +1,10 @@
+module github.com/cowfs/cowfs
+
+go 1.26.8
+
+require (
+	lukechampine.com/blake3 v1.4.1
+	pgregory.net/rapid v1.3.0
+)
+
+require github.com/klauspost/cpuid/v2 v2.0.9 // indirect

@@ -1,0 +1,250 @@
+// Package mem is an in-memory store.Store, for tests and for caches that need
+// no durability. Reads are zero-copy: Get and GetRange return slices of the
+// stored bytes, which callers must not modify.
+package mem
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cowfs/cowfs/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+type blob struct {
+	data []byte
+	refs int64
+}
+
+// Store is an in-memory store.Store, created by New. It is safe for
+// concurrent use.
+type Store struct {
+	mu     sync.RWMutex
+	closed bool
+	blobs  map[store.ID]*blob
+	roots  map[string]store.ID
+	bytes  int64
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{blobs: make(map[store.ID]*blob), roots: make(map[string]store.ID)}
+}
+
+var errClosed = fmt.Errorf("mem: %w", store.ErrClosed)
+
+func notFound(id store.ID) error {
+	return fmt.Errorf("mem: blob %s: %w", id.Short(), store.ErrNotFound)
+}
+
+// lookup returns the blob named id; the caller holds s.mu.
+func (s *Store) lookup(id store.ID) (*blob, error) {
+	if s.closed {
+		return nil, errClosed
+	}
+	b, ok := s.blobs[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	return b, nil
+}
+
+// Put stores a private copy of data and returns its ID.
+func (s *Store) Put(ctx context.Context, data []byte) (store.ID, error) {
+	id := store.Sum(data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ID{}, errClosed
+	}
+	if _, ok := s.blobs[id]; !ok {
+		s.blobs[id] = &blob{data: bytes.Clone(data)}
+		s.bytes += int64(len(data))
+	}
+	return id, nil
+}
+
+// Get returns the stored bytes of blob id, without copying.
+func (s *Store) Get(ctx context.Context, id store.ID) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return b.data[:len(b.data):len(b.data)], nil
+}
+
+// GetRange returns n stored bytes of blob id at offset off, without copying.
+func (s *Store) GetRange(ctx context.Context, id store.ID, off, n int64) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	size := int64(len(b.data))
+	if off < 0 || n < 0 || off > size || n > size-off {
+		return nil, fmt.Errorf("mem: blob %s: range [%d,+%d) of %d bytes: %w", id.Short(), off, n, size, store.ErrRange)
+	}
+	return b.data[off : off+n : off+n], nil
+}
+
+// Stat returns the size and count of blob id.
+func (s *Store) Stat(ctx context.Context, id store.ID) (store.BlobInfo, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, err := s.lookup(id)
+	if err != nil {
+		return store.BlobInfo{}, err
+	}
+	return store.BlobInfo{ID: id, Size: int64(len(b.data)), Refs: b.refs}, nil
+}
+
+// List calls fn for every blob. It works on a snapshot taken under the lock,
+// so fn runs without the lock held.
+func (s *Store) List(ctx context.Context, fn func(store.BlobInfo) error) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return errClosed
+	}
+	infos := make([]store.BlobInfo, 0, len(s.blobs))
+	for id, b := range s.blobs {
+		infos = append(infos, store.BlobInfo{ID: id, Size: int64(len(b.data)), Refs: b.refs})
+	}
+	s.mu.RUnlock()
+	for _, info := range infos {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetRoot returns the ID bound to name.
+func (s *Store) GetRoot(ctx context.Context, name string) (store.ID, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ID{}, errClosed
+	}
+	id, ok := s.roots[name]
+	if !ok {
+		return store.ID{}, fmt.Errorf("mem: root %q: %w", name, store.ErrNotFound)
+	}
+	return id, nil
+}
+
+// ListRoots returns every root, sorted by name.
+func (s *Store) ListRoots(ctx context.Context) ([]store.Root, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	roots := make([]store.Root, 0, len(s.roots))
+	for name, id := range s.roots {
+		roots = append(roots, store.Root{Name: name, ID: id})
+	}
+	slices.SortFunc(roots, func(a, b store.Root) int { return strings.Compare(a.Name, b.Name) })
+	return roots, nil
+}
+
+// Commit validates the whole batch, then applies it; a batch that fails
+// validation changes nothing.
+func (s *Store) Commit(ctx context.Context, b store.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	for id, d := range b.Refs {
+		bl, err := s.lookup(id)
+		if err != nil {
+			return err
+		}
+		if n := bl.refs + d; n < 0 { // counts are >= 0, so an overflow also wraps below zero
+			return fmt.Errorf("mem: blob %s: count %d%+d: %w", id.Short(), bl.refs, d, store.ErrInvalid)
+		}
+	}
+	deleted := make(map[store.ID]bool, len(b.Delete))
+	for _, id := range b.Delete {
+		bl, err := s.lookup(id)
+		if err != nil {
+			return err
+		}
+		if deleted[id] {
+			return fmt.Errorf("mem: blob %s deleted twice in one batch: %w", id.Short(), store.ErrInvalid)
+		}
+		if n := bl.refs + b.Refs[id]; n != 0 {
+			return fmt.Errorf("mem: delete blob %s with count %d: %w", id.Short(), n, store.ErrInvalid)
+		}
+		deleted[id] = true
+	}
+	names := make(map[string]bool, len(b.Roots))
+	for _, sw := range b.Roots {
+		if !store.ValidRootName(sw.Name) {
+			return fmt.Errorf("mem: root name %q: %w", sw.Name, store.ErrInvalid)
+		}
+		if names[sw.Name] {
+			return fmt.Errorf("mem: root %q swapped twice in one batch: %w", sw.Name, store.ErrInvalid)
+		}
+		names[sw.Name] = true
+		if !sw.New.IsZero() && (s.blobs[sw.New] == nil || deleted[sw.New]) {
+			return fmt.Errorf("mem: root %q: target blob %s does not exist: %w", sw.Name, sw.New.Short(), store.ErrInvalid)
+		}
+	}
+	for _, sw := range b.Roots {
+		if cur := s.roots[sw.Name]; cur != sw.Old {
+			return fmt.Errorf("mem: root %q is %s, batch expects %s: %w", sw.Name, cur.Short(), sw.Old.Short(), store.ErrConflict)
+		}
+	}
+
+	for id, d := range b.Refs {
+		s.blobs[id].refs += d
+	}
+	for _, id := range b.Delete {
+		s.bytes -= int64(len(s.blobs[id].data))
+		delete(s.blobs, id)
+	}
+	for _, sw := range b.Roots {
+		if sw.New.IsZero() {
+			delete(s.roots, sw.Name)
+		} else {
+			s.roots[sw.Name] = sw.New
+		}
+	}
+	return nil
+}
+
+// Usage reports how many blobs and bytes the store holds.
+func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.Usage{}, errClosed
+	}
+	return store.Usage{Blobs: int64(len(s.blobs)), Bytes: s.bytes}, nil
+}
+
+// Close drops the store's contents. Every later call, Close included, fails
+// with store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	s.closed = true
+	s.blobs, s.roots, s.bytes = nil, nil, 0
+	return nil
+}

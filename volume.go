@@ -1,0 +1,890 @@
+package cowfs
+
+import (
+	"encoding/binary"
+	"errors"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cowfs/cowfs/internal/dirtree"
+	"github.com/cowfs/cowfs/internal/rope"
+	"github.com/cowfs/cowfs/store"
+)
+
+// Inode numbers.
+//
+// A directory clone shares its whole subtree, so the entries inside cannot be
+// renumbered. Instead each entry keeps a Local number, unique within its
+// scope, and the inode number is prefix<<40 | Local, where prefix names the
+// scope. The root starts scope 0. An entry with a Scope marker starts a new
+// scope for its subtree: its prefix is scopes[(parent's prefix, marker)],
+// allocated from a counter the first time the pair is met. A clone of a
+// directory gets a fresh marker, so the clone's subtree, and every nested
+// scope inside it, resolves to prefixes nothing else uses. A rename into a
+// different scope gives the moved entry a fresh marker mapped to the prefix it
+// had, so its number and its subtree's numbers do not change.
+//
+// Hard-linked inodes live in the volume's link table and keep the absolute
+// inode number they had when first linked (a clone's copies get new ones).
+const (
+	localBits = 40
+	maxLocal  = 1<<localBits - 1
+	maxPrefix = 1<<(64-localBits) - 1
+	rootLocal = 1
+)
+
+// Volume is a tree of directories and files: a writable volume or a read-only
+// snapshot.
+type Volume struct {
+	f         *FS
+	name      string // volume name, or "VOLUME@SNAPSHOT"
+	rootName  string // its root in the store
+	readOnly  bool
+	meta      volMeta // meta.root is refreshed from root at commit
+	root      *inode
+	committed store.ID
+	dirty     bool // changed since the last commit
+	closed    bool
+
+	links      map[uint64]*inode // loaded hard-linked inodes
+	orphans    map[*inode]bool   // unlinked while open
+	dirtySide  map[*inode]bool   // link-table and orphan inodes to write back
+	dropKeys   []sideKey         // side-table entries to delete at commit
+	scopeCache map[[2]uint64]uint64
+	opens      int // open Files
+}
+
+// sideKey names an entry of the link or orphan table.
+type sideKey struct {
+	orphans bool
+	key     string
+}
+
+// inode is a loaded file, directory or other node of a volume. Its ent is
+// authoritative; the copy in its parent's directory tree is stale while it
+// is dirty and is refreshed by sync.
+type inode struct {
+	v      *Volume
+	parent *inode // nil for the root, link-table and orphan inodes
+	name   string
+	ent    dirtree.Entry
+	prefix uint64 // scope prefix of this entry's inode number
+
+	kids      map[string]*inode // loaded children of a directory (not link names)
+	dirtyKids map[*inode]bool
+	dirty     bool
+
+	linkID  uint64 // a hard-linked inode, kept in the link table
+	orphan  uint64 // an unlinked open inode, kept in the orphan table
+	opens   int
+	removed bool // no name and no handle: gone
+
+	wbuf    []byte // buffered sequential write at wbufOff
+	wbufOff int64
+	pending int64 // bytes in Pending extents of ent.Data
+}
+
+func newVolume(f *FS, name, rootName string, readOnly bool, m volMeta) *Volume {
+	v := &Volume{f: f, name: name, rootName: rootName, readOnly: readOnly, meta: m,
+		links: map[uint64]*inode{}, orphans: map[*inode]bool{}, dirtySide: map[*inode]bool{},
+		scopeCache: map[[2]uint64]uint64{}}
+	v.root = &inode{v: v, ent: m.root}
+	return v
+}
+
+// Name returns the volume's name ("VOLUME@SNAPSHOT" for a snapshot).
+func (v *Volume) Name() string { return v.name }
+
+// ReadOnly reports whether v is a snapshot.
+func (v *Volume) ReadOnly() bool { return v.readOnly }
+
+func (v *Volume) busy() bool { return v.opens > 0 }
+
+func (x *inode) ino() uint64 {
+	if x.linkID != 0 {
+		return x.ent.Local
+	}
+	return x.prefix<<localBits | x.ent.Local
+}
+
+func (x *inode) isDir() bool { return x.ent.IsDir() }
+
+// touch marks x changed: its entry (and every ancestor's) must be written
+// back at the next commit.
+func (x *inode) touch() {
+	v := x.v
+	v.dirty = true
+	for ; x != nil && !x.dirty; x = x.parent {
+		x.dirty = true
+		switch {
+		case x.parent != nil:
+			if x.parent.dirtyKids == nil {
+				x.parent.dirtyKids = map[*inode]bool{}
+			}
+			x.parent.dirtyKids[x] = true
+		case x.linkID != 0 || x.orphan != 0:
+			v.dirtySide[x] = true
+		}
+	}
+}
+
+// stamp sets x's change time and, if mod, its modification time.
+func (x *inode) stamp(mod bool) {
+	now := time.Now().UnixNano()
+	x.ent.Ctime = now
+	if mod {
+		x.ent.Mtime = now
+	}
+	x.touch()
+}
+
+// syncTree writes dirty children's entries into x's directory tree, deepest
+// first, so x.ent is complete.
+func (x *inode) syncTree() error {
+	for k := range x.dirtyKids {
+		if err := k.syncTree(); err != nil {
+			return err
+		}
+		if err := k.flush(true); err != nil {
+			return err
+		}
+		d, err := dirtree.Put(x.v.f.dirs, x.ent.Dir, k.nameEntry())
+		if err != nil {
+			return err
+		}
+		x.ent.Dir = d
+		k.dirty = false
+	}
+	x.dirtyKids = nil
+	return nil
+}
+
+// nameEntry is x's entry under its name in its parent.
+func (x *inode) nameEntry() dirtree.Entry {
+	e := x.ent
+	e.Name = x.name
+	return e
+}
+
+// prepareLocked flushes buffered writes and writes every dirty entry back
+// into the volume's tree, leaving v.meta ready to commit.
+func (v *Volume) prepareLocked() error {
+	if err := v.root.syncTree(); err != nil {
+		return err
+	}
+	for _, k := range v.dropKeys {
+		table := v.sideTable(k.orphans)
+		d, err := dirtree.Delete(v.f.dirs, *table, k.key)
+		if err != nil {
+			return err
+		}
+		*table = d
+	}
+	v.dropKeys = nil
+	for x := range v.dirtySide {
+		if x.removed {
+			continue
+		}
+		if err := x.syncTree(); err != nil {
+			return err
+		}
+		if err := x.flush(true); err != nil {
+			return err
+		}
+		e := x.ent
+		table := v.sideTable(x.orphan != 0)
+		e.Name = linkKey(x.linkID)
+		if x.orphan != 0 {
+			e.Name = linkKey(x.orphan)
+		}
+		d, err := dirtree.Put(v.f.dirs, *table, e)
+		if err != nil {
+			return err
+		}
+		*table = d
+		x.dirty = false
+	}
+	clear(v.dirtySide)
+	v.meta.root = v.root.ent
+	v.root.dirty = false
+	return nil
+}
+
+func (v *Volume) clearDirty() { v.dirty = false }
+
+// sideTable returns the orphan table or the link table.
+func (v *Volume) sideTable(orphans bool) *dirtree.Dir {
+	if orphans {
+		return &v.meta.orphans
+	}
+	return &v.meta.links
+}
+
+// dropSide schedules x's side-table entry for deletion and forgets x.
+func (v *Volume) dropSide(x *inode) {
+	if x.orphan != 0 {
+		v.dropKeys = append(v.dropKeys, sideKey{true, linkKey(x.orphan)})
+	} else if x.linkID != 0 {
+		v.dropKeys = append(v.dropKeys, sideKey{false, linkKey(x.linkID)})
+	}
+	delete(v.dirtySide, x)
+	v.dirty = true
+}
+
+// linkKey is the side-table key of a link or orphan serial number.
+func linkKey(id uint64) string { return string(binary.BigEndian.AppendUint64(nil, id)) }
+
+// scopePrefix resolves the prefix of a subtree starting at an entry with
+// Scope marker under a parent of prefix parent, allocating one if new.
+func (v *Volume) scopePrefix(parent, marker uint64) (uint64, error) {
+	k := [2]uint64{parent, marker}
+	if p, ok := v.scopeCache[k]; ok {
+		return p, nil
+	}
+	key := string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, parent), marker))
+	e, ok, err := dirtree.Lookup(v.f.dirs, v.meta.scopes, key)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		if v.meta.nextPrefix > maxPrefix {
+			return 0, errorf("allocate inode numbers", "", syscall.ENOSPC, errors.New("inode number scopes exhausted"))
+		}
+		e = dirtree.Entry{Name: key, Local: v.meta.nextPrefix}
+		v.meta.nextPrefix++
+		if err := v.setScope(key, e.Local); err != nil {
+			return 0, err
+		}
+	}
+	v.scopeCache[k] = e.Local
+	return e.Local, nil
+}
+
+// setScope records scopes[key] = prefix. A read-only snapshot keeps it in
+// memory only.
+func (v *Volume) setScope(key string, prefix uint64) error {
+	d, err := dirtree.Put(v.f.dirs, v.meta.scopes, dirtree.Entry{Name: key, Local: prefix})
+	if err != nil {
+		return err
+	}
+	v.meta.scopes = d
+	if !v.readOnly {
+		v.dirty = true
+	}
+	delete(v.scopeCache, [2]uint64{binary.BigEndian.Uint64([]byte(key)), binary.BigEndian.Uint64([]byte(key[8:]))})
+	return nil
+}
+
+// newLocal allocates an inode number within a scope.
+func (v *Volume) newLocal() (uint64, error) {
+	if v.meta.nextLocal > maxLocal {
+		return 0, errorf("allocate inode number", "", syscall.ENOSPC, errors.New("inode numbers exhausted"))
+	}
+	v.meta.nextLocal++
+	return v.meta.nextLocal - 1, nil
+}
+
+// child returns the loaded inode for name in directory x, loading it from the
+// tree if needed; nil if there is no such entry.
+func (x *inode) child(name string) (*inode, error) {
+	if k, ok := x.kids[name]; ok {
+		return k, nil
+	}
+	e, ok, err := dirtree.Lookup(x.v.f.dirs, x.ent.Dir, name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return x.adopt(e)
+}
+
+// adopt makes a loaded inode of entry e found in directory x.
+func (x *inode) adopt(e dirtree.Entry) (*inode, error) {
+	v := x.v
+	if e.Link != 0 {
+		return v.linkInode(e.Link)
+	}
+	k := &inode{v: v, parent: x, name: e.Name, ent: e, prefix: x.prefix}
+	if e.Scope != 0 {
+		p, err := v.scopePrefix(x.prefix, e.Scope)
+		if err != nil {
+			return nil, err
+		}
+		k.prefix = p
+	}
+	if x.kids == nil {
+		x.kids = map[string]*inode{}
+	}
+	x.kids[e.Name] = k
+	return k, nil
+}
+
+// linkInode returns the loaded hard-linked inode id.
+func (v *Volume) linkInode(id uint64) (*inode, error) {
+	if x, ok := v.links[id]; ok {
+		return x, nil
+	}
+	e, ok, err := dirtree.Lookup(v.f.dirs, v.meta.links, linkKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, corrupt("link %d has a name but no inode", id)
+	}
+	x := &inode{v: v, ent: e, linkID: id}
+	v.links[id] = x
+	return x, nil
+}
+
+// maxSymlinks bounds symlinks followed while resolving one path (ELOOP).
+const maxSymlinks = 40
+
+// resolved is where a path leads: the directory holding its last name, the
+// name, and the inode it names (nil if none).
+type resolved struct {
+	dir  *inode
+	name string
+	x    *inode
+}
+
+// resolve walks p from the root. Symlinks in the middle are followed; the
+// last one only if follow. The path may name nothing (x nil) as long as its
+// directory exists.
+func (v *Volume) resolve(op, p string, follow bool) (resolved, error) {
+	if v.closed {
+		return resolved{}, errorf(op, p, syscall.EBADF, errors.New("volume closed"))
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return resolved{}, errorf(op, p, syscall.EINVAL, errors.New("NUL in path"))
+	}
+	parts := splitPath(p)
+	stack := []*inode{v.root}
+	links := 0
+	for len(parts) > 0 {
+		name := parts[0]
+		parts = parts[1:]
+		dir := stack[len(stack)-1]
+		switch name {
+		case ".":
+			if len(parts) == 0 {
+				return resolved{dir: dir.parentOrSelf(), name: dir.name, x: dir}, nil
+			}
+			continue
+		case "..":
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			if len(parts) == 0 {
+				top := stack[len(stack)-1]
+				return resolved{dir: top.parentOrSelf(), name: top.name, x: top}, nil
+			}
+			continue
+		}
+		if !dir.isDir() {
+			return resolved{}, errorf(op, p, syscall.ENOTDIR, nil)
+		}
+		if len(name) > dirtree.MaxName {
+			return resolved{}, errorf(op, p, syscall.ENAMETOOLONG, nil)
+		}
+		x, err := dir.child(name)
+		if err != nil {
+			return resolved{}, wrapIO(op, p, err)
+		}
+		if x != nil && x.ent.Type() == dirtree.TypeLink && (len(parts) > 0 || follow) {
+			if links++; links > maxSymlinks {
+				return resolved{}, errorf(op, p, syscall.ELOOP, nil)
+			}
+			target := x.ent.Target
+			if strings.HasPrefix(target, "/") {
+				stack = stack[:1]
+			}
+			parts = append(splitPath(target), parts...)
+			if len(parts) == 0 {
+				top := stack[len(stack)-1]
+				return resolved{dir: top.parentOrSelf(), name: top.name, x: top}, nil
+			}
+			continue
+		}
+		if len(parts) == 0 {
+			return resolved{dir: dir, name: name, x: x}, nil
+		}
+		if x == nil {
+			return resolved{}, errorf(op, p, syscall.ENOENT, nil)
+		}
+		stack = append(stack, x)
+	}
+	return resolved{dir: v.root, name: "", x: v.root}, nil
+}
+
+func (x *inode) parentOrSelf() *inode {
+	if x.parent != nil {
+		return x.parent
+	}
+	return x
+}
+
+func splitPath(p string) []string {
+	var parts []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return parts
+}
+
+// lookup resolves p to an existing inode.
+func (v *Volume) lookup(op, p string, follow bool) (*inode, error) {
+	r, err := v.resolve(op, p, follow)
+	if err != nil {
+		return nil, err
+	}
+	if r.x == nil {
+		return nil, errorf(op, p, syscall.ENOENT, nil)
+	}
+	return r.x, nil
+}
+
+// writable fails on a read-only snapshot.
+func (v *Volume) writable(op, p string) error {
+	if v.readOnly {
+		return errorf(op, p, syscall.EROFS, errors.New("snapshots are read-only"))
+	}
+	return nil
+}
+
+// create makes a new entry named r.name in r.dir.
+func (v *Volume) create(op, p string, r resolved, e dirtree.Entry) (*inode, error) {
+	if r.x != nil {
+		return nil, errorf(op, p, syscall.EEXIST, nil)
+	}
+	if r.name == "" {
+		return nil, errorf(op, p, syscall.EEXIST, nil)
+	}
+	if r.dir.removed || (r.dir.parent == nil && r.dir != v.root) {
+		return nil, errorf(op, p, syscall.ENOENT, errors.New("directory was removed"))
+	}
+	local, err := v.newLocal()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixNano()
+	e.Name, e.Local = r.name, local
+	e.Atime, e.Mtime, e.Ctime, e.Btime = now, now, now, now
+	d, err := dirtree.Put(v.f.dirs, r.dir.ent.Dir, e)
+	if err != nil {
+		return nil, wrapIO(op, p, err)
+	}
+	r.dir.ent.Dir = d
+	if e.IsDir() {
+		r.dir.ent.Subdirs++
+	}
+	r.dir.stamp(true)
+	return r.dir.adopt(e)
+}
+
+// Stat returns information about the file p names, following symlinks.
+func (v *Volume) Stat(p string) (*FileInfo, error) { return v.stat("stat", p, true) }
+
+// Lstat is Stat without following a final symlink.
+func (v *Volume) Lstat(p string) (*FileInfo, error) { return v.stat("lstat", p, false) }
+
+func (v *Volume) stat(op, p string, follow bool) (*FileInfo, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	x, err := v.lookup(op, p, follow)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.flushBuf(); err != nil {
+		return nil, wrapIO(op, p, err)
+	}
+	return x.info(path.Base("/" + p)), nil
+}
+
+// Mkdir creates a directory.
+func (v *Volume) Mkdir(p string, perm uint32) error {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := v.writable("mkdir", p); err != nil {
+		return err
+	}
+	r, err := v.resolve("mkdir", p, false)
+	if err != nil {
+		return err
+	}
+	_, err = v.create("mkdir", p, r, dirtree.Entry{Mode: dirtree.TypeDir | perm&0o7777})
+	return err
+}
+
+// MkdirAll creates a directory and any missing parents.
+func (v *Volume) MkdirAll(p string, perm uint32) error {
+	parts := splitPath(p)
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		err := v.Mkdir(sub, perm)
+		if err != nil && !errors.Is(err, syscall.EEXIST) {
+			return err
+		}
+		if err != nil {
+			if fi, serr := v.Stat(sub); serr != nil || !fi.IsDir() {
+				return errorf("mkdir", sub, syscall.ENOTDIR, nil)
+			}
+		}
+	}
+	return nil
+}
+
+// Symlink creates p as a symbolic link to target.
+func (v *Volume) Symlink(target, p string) error {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := v.writable("symlink", p); err != nil {
+		return err
+	}
+	if target == "" || len(target) > dirtree.MaxTarget || strings.IndexByte(target, 0) >= 0 {
+		return errorf("symlink", p, syscall.EINVAL, errors.New("bad target"))
+	}
+	r, err := v.resolve("symlink", p, false)
+	if err != nil {
+		return err
+	}
+	_, err = v.create("symlink", p, r, dirtree.Entry{Mode: dirtree.TypeLink | 0o777, Target: target})
+	return err
+}
+
+// Readlink returns a symlink's target.
+func (v *Volume) Readlink(p string) (string, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	x, err := v.lookup("readlink", p, false)
+	if err != nil {
+		return "", err
+	}
+	if x.ent.Type() != dirtree.TypeLink {
+		return "", errorf("readlink", p, syscall.EINVAL, errors.New("not a symlink"))
+	}
+	return x.ent.Target, nil
+}
+
+// Mknod creates a fifo, socket or device node; mode holds the type bits.
+func (v *Volume) Mknod(p string, mode uint32, dev uint64) error {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := v.writable("mknod", p); err != nil {
+		return err
+	}
+	switch mode & dirtree.TypeMask {
+	case dirtree.TypeFifo, dirtree.TypeSock, dirtree.TypeChar, dirtree.TypeBlk:
+	case 0, dirtree.TypeReg:
+		mode = dirtree.TypeReg | mode&0o7777
+		dev = 0
+	default:
+		return errorf("mknod", p, syscall.EINVAL, errors.New("unsupported file type"))
+	}
+	r, err := v.resolve("mknod", p, false)
+	if err != nil {
+		return err
+	}
+	_, err = v.create("mknod", p, r, dirtree.Entry{Mode: mode, Rdev: dev})
+	return err
+}
+
+// Remove removes a file, or an empty directory.
+func (v *Volume) Remove(p string) error {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := v.writable("remove", p); err != nil {
+		return err
+	}
+	r, err := v.resolve("remove", p, false)
+	if err != nil {
+		return err
+	}
+	if r.x == nil {
+		return errorf("remove", p, syscall.ENOENT, nil)
+	}
+	if r.x == v.root {
+		return errorf("remove", p, syscall.EBUSY, errors.New("the root"))
+	}
+	if r.x.isDir() {
+		if r.x.ent.Dir.Count > 0 {
+			return errorf("remove", p, syscall.ENOTEMPTY, nil)
+		}
+	}
+	return wrapIO("remove", p, v.unlinkName(r.dir, r.name, r.x))
+}
+
+// unlinkName removes name (naming x) from dir.
+func (v *Volume) unlinkName(dir *inode, name string, x *inode) error {
+	d, err := dirtree.Delete(v.f.dirs, dir.ent.Dir, name)
+	if err != nil {
+		return err
+	}
+	dir.ent.Dir = d
+	delete(dir.kids, name)
+	delete(dir.dirtyKids, name2inode(dir, x))
+	if x.isDir() {
+		dir.ent.Subdirs--
+	}
+	if x.linkID != 0 {
+		v.addLinks(dir, -1)
+	} else if x.ent.Links > 0 {
+		v.addLinks(dir, -int64(x.ent.Links))
+	}
+	dir.stamp(true)
+	return v.dropName(x)
+}
+
+// name2inode returns x if it is dir's own child inode (not a shared link inode).
+func name2inode(dir, x *inode) *inode {
+	if x.parent == dir {
+		return x
+	}
+	return nil
+}
+
+// dropName handles x losing one of its names.
+func (v *Volume) dropName(x *inode) error {
+	if x.linkID != 0 {
+		x.ent.Nlink--
+		x.stamp(false)
+		if x.ent.Nlink > 0 {
+			return nil
+		}
+		delete(v.links, x.linkID)
+		v.dropSide(x)
+		if x.opens > 0 {
+			return v.orphanize(x)
+		}
+		x.removed = true
+		return nil
+	}
+	x.parent = nil
+	if x.opens > 0 {
+		return v.orphanize(x)
+	}
+	x.removed = true
+	return nil
+}
+
+// orphanize keeps an unlinked but open inode in the orphan table until it
+// is closed, so its data survives commits.
+func (v *Volume) orphanize(x *inode) error {
+	if x.linkID != 0 {
+		// dropName removed its link-table entry; the orphan table holds it now.
+		x.ent.Local = x.ino() // keep the number it was seen with
+		x.linkID = 0
+		x.prefix = 0
+	} else {
+		x.ent.Local = x.ino()
+		x.prefix = 0
+	}
+	x.parent = nil
+	x.orphan = v.meta.nextLink
+	v.meta.nextLink++
+	v.orphans[x] = true
+	x.dirty = false
+	x.touch()
+	return nil
+}
+
+// closeInode drops one open handle of x, releasing an orphan's data.
+func (v *Volume) closeInode(x *inode) {
+	x.opens--
+	v.opens--
+	if x.opens == 0 && x.orphan != 0 {
+		delete(v.orphans, x)
+		v.dropSide(x)
+		x.removed = true
+	}
+}
+
+// addLinks adjusts the hard-link-name counts of dir and its ancestors.
+func (v *Volume) addLinks(dir *inode, delta int64) {
+	for x := dir; x != nil; x = x.parent {
+		x.ent.Links = uint64(int64(x.ent.Links) + delta)
+		x.touch()
+	}
+}
+
+// Chmod changes the permission bits.
+func (v *Volume) Chmod(p string, mode uint32) error {
+	return v.setattr("chmod", p, true, func(x *inode) error {
+		x.ent.Mode = x.ent.Mode&dirtree.TypeMask | mode&0o7777
+		return nil
+	})
+}
+
+// Chown changes the owner and group; -1 leaves one unchanged.
+func (v *Volume) Chown(p string, uid, gid int) error {
+	return v.setattr("chown", p, true, func(x *inode) error {
+		if uid >= 0 {
+			x.ent.UID = uint32(uid)
+		}
+		if gid >= 0 {
+			x.ent.GID = uint32(gid)
+		}
+		return nil
+	})
+}
+
+// Lchown is Chown without following a final symlink.
+func (v *Volume) Lchown(p string, uid, gid int) error {
+	return v.setattr("lchown", p, false, func(x *inode) error {
+		if uid >= 0 {
+			x.ent.UID = uint32(uid)
+		}
+		if gid >= 0 {
+			x.ent.GID = uint32(gid)
+		}
+		return nil
+	})
+}
+
+// Chtimes sets the access and modification times; a zero time leaves one
+// unchanged.
+func (v *Volume) Chtimes(p string, atime, mtime time.Time) error {
+	return v.setattr("chtimes", p, true, func(x *inode) error {
+		if !atime.IsZero() {
+			x.ent.Atime = atime.UnixNano()
+		}
+		if !mtime.IsZero() {
+			x.ent.Mtime = mtime.UnixNano()
+		}
+		return nil
+	})
+}
+
+// Truncate changes a file's size.
+func (v *Volume) Truncate(p string, size int64) error {
+	return v.setattr("truncate", p, true, func(x *inode) error { return x.truncate(size) })
+}
+
+// setattr applies change to the inode p names and updates its ctime.
+func (v *Volume) setattr(op, p string, follow bool, change func(*inode) error) error {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := v.writable(op, p); err != nil {
+		return err
+	}
+	x, err := v.lookup(op, p, follow)
+	if err != nil {
+		return err
+	}
+	if err := change(x); err != nil {
+		return wrapIO(op, p, err)
+	}
+	x.stamp(false)
+	return nil
+}
+
+// Xattr flags for SetXattr.
+const (
+	XattrCreate  = 1 // fail with EEXIST if the attribute exists
+	XattrReplace = 2 // fail with ENODATA if it does not
+)
+
+// SetXattr sets an extended attribute.
+func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
+	if name == "" || len(name) > dirtree.MaxXattrName {
+		return errorf("setxattr", p, syscall.ERANGE, errors.New("bad attribute name"))
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	return v.setattr("setxattr", p, false, func(x *inode) error {
+		_, exists := x.ent.Xattr(name)
+		if exists && flags&XattrCreate != 0 {
+			return errorf("setxattr", p, syscall.EEXIST, nil)
+		}
+		if !exists && flags&XattrReplace != 0 {
+			return errorf("setxattr", p, syscall.ENODATA, nil)
+		}
+		old := x.ent.Xattrs
+		x.ent.SetXattr(name, value)
+		if x.ent.XattrBytes() > dirtree.MaxXattrs {
+			x.ent.Xattrs = old
+			return errorf("setxattr", p, syscall.ENOSPC, errors.New("attributes of one file are limited to 64 KiB"))
+		}
+		return nil
+	})
+}
+
+// GetXattr returns an extended attribute (ENODATA if absent).
+func (v *Volume) GetXattr(p, name string) ([]byte, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	x, err := v.lookup("getxattr", p, false)
+	if err != nil {
+		return nil, err
+	}
+	val, ok := x.ent.Xattr(name)
+	if !ok {
+		return nil, errorf("getxattr", p, syscall.ENODATA, nil)
+	}
+	return append([]byte{}, val...), nil
+}
+
+// ListXattr returns the names of a file's extended attributes, sorted.
+func (v *Volume) ListXattr(p string) ([]string, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	x, err := v.lookup("listxattr", p, false)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, a := range x.ent.Xattrs {
+		names = append(names, a.Name)
+	}
+	return names, nil
+}
+
+// RemoveXattr removes an extended attribute (ENODATA if absent).
+func (v *Volume) RemoveXattr(p, name string) error {
+	return v.setattr("removexattr", p, false, func(x *inode) error {
+		if !x.ent.SetXattr(name, nil) {
+			return errorf("removexattr", p, syscall.ENODATA, nil)
+		}
+		return nil
+	})
+}
+
+// ReadDir lists a directory, sorted by name.
+func (v *Volume) ReadDir(p string) ([]*FileInfo, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	x, err := v.lookup("readdir", p, true)
+	if err != nil {
+		return nil, err
+	}
+	if !x.isDir() {
+		return nil, errorf("readdir", p, syscall.ENOTDIR, nil)
+	}
+	return x.list(0, -1)
+}
+
+// list returns up to n entries of directory x from position pos (n < 0: all).
+func (x *inode) list(pos int64, n int) ([]*FileInfo, error) {
+	if err := x.syncTree(); err != nil {
+		return nil, err
+	}
+	var out []*FileInfo
+	it := x.v.f.dirs.Seek(x.ent.Dir, pos)
+	for e, _, ok := it.Next(); ok && n != 0; e, _, ok = it.Next() {
+		k, err := x.child(e.Name)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.flushBuf(); err != nil {
+			return nil, err
+		}
+		out = append(out, k.info(e.Name))
+		n--
+	}
+	return out, it.Err()
+}
+
+var _ = rope.MaxSize

@@ -305,6 +305,9 @@ func (v *Volume) Clone(src, dst string) error {
 		e.Scope = v.meta.nextScope
 		v.meta.nextScope++
 		if e.Links > 0 {
+			if err := v.syncSide(); err != nil {
+				return wrapIO(op, src, err)
+			}
 			if e.Dir, err = v.cloneLinks(e.Dir, map[uint64]uint64{}); err != nil {
 				return wrapIO(op, src, err)
 			}

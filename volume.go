@@ -174,6 +174,18 @@ func (v *Volume) prepareLocked() error {
 	if err := v.root.syncTree(); err != nil {
 		return err
 	}
+	if err := v.syncSide(); err != nil {
+		return err
+	}
+	v.meta.root = v.root.ent
+	v.root.dirty = false
+	return nil
+}
+
+func (v *Volume) clearDirty() { v.dirty = false }
+
+// syncSide writes changed link-table and orphan inodes into their tables.
+func (v *Volume) syncSide() error {
 	for _, k := range v.dropKeys {
 		table := v.sideTable(k.orphans)
 		d, err := dirtree.Delete(v.f.dirs, *table, k.key)
@@ -207,12 +219,8 @@ func (v *Volume) prepareLocked() error {
 		x.dirty = false
 	}
 	clear(v.dirtySide)
-	v.meta.root = v.root.ent
-	v.root.dirty = false
 	return nil
 }
-
-func (v *Volume) clearDirty() { v.dirty = false }
 
 // sideTable returns the orphan table or the link table.
 func (v *Volume) sideTable(orphans bool) *dirtree.Dir {

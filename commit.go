@@ -151,7 +151,9 @@ func (c *commit) drain() error {
 }
 
 // run finishes the cascade, deletes unreferenced fresh blobs and applies the
-// batch. The caller holds f.mu.
+// batch. The caller holds f.mu, and every volume's in-memory trees must be
+// materialized in c or already committed: a fresh blob that no commit
+// counted is deleted.
 func (c *commit) run() error {
 	if err := c.drain(); err != nil {
 		return err
@@ -171,6 +173,10 @@ func (c *commit) run() error {
 		if d != 0 {
 			b.Refs[id] = d
 		}
+	}
+	if len(b.Delete) > 0 {
+		c.f.readMu.Lock()
+		defer c.f.readMu.Unlock()
 	}
 	if err := c.f.st.Commit(c.ctx, b); err != nil {
 		return err

@@ -125,6 +125,22 @@ func (f *File) use(op string, write bool) error {
 func (f *File) content(op string) (rope.Rope, error) {
 	f.v.f.mu.Lock()
 	defer f.v.f.mu.Unlock()
+	return f.contentLocked(op)
+}
+
+// readContent is content for a reader: on success it returns with
+// f.v.f.readMu held shared; the caller releases it when done reading.
+func (f *File) readContent(op string) (rope.Rope, error) {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	r, err := f.contentLocked(op)
+	if err == nil {
+		f.v.f.readMu.RLock()
+	}
+	return r, err
+}
+
+func (f *File) contentLocked(op string) (rope.Rope, error) {
 	if err := f.use(op, false); err != nil {
 		return rope.Rope{}, err
 	}
@@ -142,11 +158,12 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errorf("read", f.name, syscall.EINVAL, errors.New("negative offset"))
 	}
-	r, err := f.content("read")
+	r, err := f.readContent("read")
 	if err != nil {
 		return 0, err
 	}
 	n, err := rope.ReadAt(f.v.f.ropes, r, f.v.f, p, off)
+	f.v.f.readMu.RUnlock()
 	if err != nil {
 		return n, wrapIO("read", f.name, err)
 	}
@@ -381,10 +398,11 @@ const (
 
 // Seek sets the file offset; whence may also be SeekData or SeekHole.
 func (f *File) Seek(off int64, whence int) (int64, error) {
-	r, err := f.content("seek")
+	r, err := f.readContent("seek")
 	if err != nil {
 		return 0, err
 	}
+	defer f.v.f.readMu.RUnlock()
 	var pos int64
 	switch whence {
 	case io.SeekStart:

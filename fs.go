@@ -59,6 +59,11 @@ type FS struct {
 	nodes *cache.LRU[any]    // decoded nodes by ID
 	data  *cache.LRU[[]byte] // data blobs by ID
 
+	// readMu is held shared by readers of immutable trees outside mu, from
+	// taking a tree until done with it, and exclusively by a commit while it
+	// deletes blobs, so no reader loses a node under its feet.
+	readMu sync.RWMutex
+
 	// mu guards everything below, and the in-memory trees of all volumes.
 	mu     sync.Mutex
 	vols   map[string]*Volume // open volumes and snapshots, by root name
@@ -310,6 +315,11 @@ func (f *FS) dropRootLocked(op, rootName, what string) error {
 		}
 		delete(f.vols, rootName)
 		v.closed = true
+	}
+	// Commit the rest first: the drop's batch deletes unreferenced fresh
+	// blobs, which is safe only once every in-memory tree is materialized.
+	if err := f.commitLocked(nil); err != nil {
+		return wrapIO(op, what, err)
 	}
 	ctx := context.Background()
 	id, err := f.st.GetRoot(ctx, rootName)

@@ -286,18 +286,15 @@ func (x *inode) flush(final bool) error {
 	t := f.ropes
 	type span struct{ start, end int64 }
 	var runs []span
-	it := t.Seek(x.ent.Data, 0)
-	for e, start, ok := it.Next(); ok; e, start, ok = it.Next() {
-		if e.Kind != rope.Pending {
-			continue
-		}
+	err := t.Marked(x.ent.Data, func(e rope.Extent, start int64) error {
 		if n := len(runs); n > 0 && runs[n-1].end == start {
 			runs[n-1].end += e.N
 		} else {
 			runs = append(runs, span{start, start + e.N})
 		}
-	}
-	if err := it.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	var left int64
@@ -361,18 +358,10 @@ func (x *inode) truncate(size int64) error {
 }
 
 // recountPending recomputes x.pending after an operation that may have
-// dropped pending bytes. It walks the rope only if there were any.
+// dropped pending bytes, visiting only subtrees that hold some.
 func (x *inode) recountPending() {
-	if x.pending == 0 {
-		return
-	}
 	var n int64
-	it := x.v.f.ropes.Seek(x.ent.Data, 0)
-	for e, _, ok := it.Next(); ok; e, _, ok = it.Next() {
-		if e.Kind == rope.Pending {
-			n += e.N
-		}
-	}
+	x.v.f.ropes.Marked(x.ent.Data, func(e rope.Extent, _ int64) error { n += e.N; return nil })
 	x.pending = n
 }
 

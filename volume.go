@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cowfs/cowfs/internal/dirtree"
-	"github.com/cowfs/cowfs/internal/rope"
 	"github.com/cowfs/cowfs/store"
 )
 
@@ -882,17 +881,42 @@ func (x *inode) list(pos int64, n int) ([]*FileInfo, error) {
 	var out []*FileInfo
 	it := x.v.f.dirs.Seek(x.ent.Dir, pos)
 	for e, _, ok := it.Next(); ok && n != 0; e, _, ok = it.Next() {
-		k, err := x.child(e.Name)
+		fi, err := x.entryInfo(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fi)
+		n--
+	}
+	return out, it.Err()
+}
+
+// entryInfo describes entry e of directory x without loading it as an inode
+// unless it is loaded already.
+func (x *inode) entryInfo(e dirtree.Entry) (*FileInfo, error) {
+	if k, ok := x.kids[e.Name]; ok {
+		if err := k.flushBuf(); err != nil {
+			return nil, err
+		}
+		return k.info(e.Name), nil
+	}
+	if e.Link != 0 {
+		k, err := x.v.linkInode(e.Link)
 		if err != nil {
 			return nil, err
 		}
 		if err := k.flushBuf(); err != nil {
 			return nil, err
 		}
-		out = append(out, k.info(e.Name))
-		n--
+		return k.info(e.Name), nil
 	}
-	return out, it.Err()
+	tmp := inode{v: x.v, parent: x, ent: e, prefix: x.prefix}
+	if e.Scope != 0 {
+		p, err := x.v.scopePrefix(x.prefix, e.Scope)
+		if err != nil {
+			return nil, err
+		}
+		tmp.prefix = p
+	}
+	return tmp.info(e.Name), nil
 }
-
-var _ = rope.MaxSize

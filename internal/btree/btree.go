@@ -50,6 +50,10 @@ type Ops[I any] interface {
 	DecodeItem(src []byte) (it I, n int, err error)
 	// Children calls fn for every blob the item refers to (see Child).
 	Children(it I, fn func(Child) error) error
+	// Marked reports whether the item is one that Tree.Marked finds quickly
+	// (ropes mark their pending bytes). Marked items exist only in memory:
+	// a stored node holds none.
+	Marked(it I) bool
 }
 
 // Child is a blob a node refers to. Mem is the in-memory node when the child
@@ -96,6 +100,7 @@ type Ref[I any] struct {
 	Count int64    // number of items
 	Key   string   // key of the first item
 	H     uint8    // height of the node (0: leaf)
+	Marks int64    // number of marked items (see Ops.Marked); 0 when stored
 	n     *Node[I] // the node, if in memory
 }
 
@@ -178,6 +183,9 @@ func (t *Tree[I]) leaf(items []I) Ref[I] {
 	r := Ref[I]{Count: int64(len(items)), Key: t.Ops.Key(items[0])}
 	for _, it := range items {
 		r.Len += t.Ops.Size(it)
+		if t.Ops.Marked(it) {
+			r.Marks++
+		}
 	}
 	r.n = &Node[I]{Items: items, t: t}
 	return r
@@ -189,6 +197,7 @@ func (t *Tree[I]) internal(h uint8, kids []Ref[I]) Ref[I] {
 	for _, k := range kids {
 		r.Len += k.Len
 		r.Count += k.Count
+		r.Marks += k.Marks
 	}
 	r.n = &Node[I]{H: h, Kids: kids, t: t}
 	return r
@@ -408,6 +417,37 @@ func (t *Tree[I]) FromItems(items []I) Ref[I] {
 		level = up
 	}
 	return level[0]
+}
+
+// Marked calls fn for every marked item of r in order, with its position,
+// visiting only subtrees that hold marked items: O(k log n) for k of them.
+func (t *Tree[I]) Marked(r Ref[I], fn func(it I, start int64) error) error {
+	return t.marked(r, 0, fn)
+}
+
+func (t *Tree[I]) marked(r Ref[I], pos int64, fn func(I, int64) error) error {
+	if r.Marks == 0 {
+		return nil
+	}
+	n, err := t.node(r)
+	if err != nil {
+		return err
+	}
+	for _, it := range n.Items {
+		if t.Ops.Marked(it) {
+			if err := fn(it, pos); err != nil {
+				return err
+			}
+		}
+		pos += t.Ops.Size(it)
+	}
+	for _, k := range n.Kids {
+		if err := t.marked(k, pos, fn); err != nil {
+			return err
+		}
+		pos += k.Len
+	}
+	return nil
 }
 
 // chunks cuts n entries into the fewest runs of at most max, as even as

@@ -25,6 +25,7 @@ func (runOps) Size(r run) int64                      { return r.n }
 func (runOps) Key(run) string                        { return "" }
 func (runOps) Split(r run, off int64) (run, run)     { return run{r.b, off}, run{r.b, r.n - off} }
 func (runOps) Children(run, func(Child) error) error { return nil }
+func (runOps) Marked(run) bool                       { return false }
 func (runOps) Merge(a, b run) (run, bool) {
 	if a.b == b.b {
 		return run{a.b, a.n + b.n}, true
@@ -55,6 +56,7 @@ func (keyOps) Key(k key) string                      { return string(k) }
 func (keyOps) Split(k key, _ int64) (key, key)       { return k, k }
 func (keyOps) Merge(a, _ key) (key, bool)            { return a, false }
 func (keyOps) Children(key, func(Child) error) error { return nil }
+func (keyOps) Marked(key) bool                       { return false }
 func (keyOps) AppendItem(dst []byte, k key) ([]byte, error) {
 	return append(binary.AppendUvarint(dst, uint64(len(k))), k...), nil
 }

@@ -44,7 +44,7 @@ func (t *Tree[I]) check(r Ref[I], root, ordered bool, lastKey **string, errs *[]
 	case root && n.H > 0 && e < 2:
 		bad("internal root with a single child")
 	}
-	var length, count int64
+	var length, count, marks int64
 	var first string
 	if n.H == 0 {
 		for i, it := range n.Items {
@@ -53,6 +53,9 @@ func (t *Tree[I]) check(r Ref[I], root, ordered bool, lastKey **string, errs *[]
 				bad("item %d has size %d", i, size)
 			}
 			length += size
+			if t.Ops.Marked(it) {
+				marks++
+			}
 			key := t.Ops.Key(it)
 			if i == 0 {
 				first = key
@@ -74,8 +77,12 @@ func (t *Tree[I]) check(r Ref[I], root, ordered bool, lastKey **string, errs *[]
 			t.check(k, false, ordered, lastKey, errs)
 			length += k.Len
 			count += k.Count
+			marks += k.Marks
 		}
 		first = n.Kids[0].Key
+	}
+	if marks != r.Marks {
+		bad("holds %d marked items, its reference says %d", marks, r.Marks)
 	}
 	if length != r.Len || count != r.Count {
 		bad("holds %d units in %d items, its reference says %d in %d", length, count, r.Len, r.Count)

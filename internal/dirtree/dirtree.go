@@ -189,6 +189,7 @@ func (ops) Size(Entry) int64                      { return 1 }
 func (ops) Key(e Entry) string                    { return e.Name }
 func (ops) Split(e Entry, _ int64) (Entry, Entry) { return e, e } // never called: sizes are 1
 func (ops) Merge(a, _ Entry) (Entry, bool)        { return a, false }
+func (ops) Marked(Entry) bool                     { return false }
 
 func (ops) Children(e Entry, fn func(btree.Child) error) error {
 	var c btree.Child

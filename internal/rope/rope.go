@@ -70,8 +70,9 @@ func New(load func(id store.ID) (*btree.Node[Extent], error)) *Tree {
 
 type ops struct{}
 
-func (ops) Size(e Extent) int64 { return e.N }
-func (ops) Key(Extent) string   { return "" }
+func (ops) Size(e Extent) int64  { return e.N }
+func (ops) Marked(e Extent) bool { return e.Kind == Pending }
+func (ops) Key(Extent) string    { return "" }
 
 func (ops) Split(e Extent, off int64) (Extent, Extent) {
 	a, b := e, e

@@ -120,6 +120,20 @@ func TestRopeOps(t *testing.T) {
 			if errs := tr.Check(r, false); len(errs) > 0 {
 				t.Fatal(errors.Join(errs...))
 			}
+			// Marked finds exactly the pending extents a full scan finds.
+			var scan, marked []int64
+			it := tr.Seek(r, 0)
+			for e, start, ok := it.Next(); ok; e, start, ok = it.Next() {
+				if e.Kind == Pending {
+					scan = append(scan, start, e.N)
+				}
+			}
+			if err := tr.Marked(r, func(e Extent, start int64) error { marked = append(marked, start, e.N); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(scan) != fmt.Sprint(marked) {
+				t.Fatalf("pending extents by scan %v, by Marked %v", scan, marked)
+			}
 			if got := readAll(t, tr, r, blobs); !bytes.Equal(got, m) {
 				t.Fatalf("step %d: rope and model differ (len %d vs %d)", step, len(got), len(m))
 			}

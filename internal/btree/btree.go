@@ -376,8 +376,24 @@ func (t *Tree[I]) Split(r Ref[I], pos int64) (left, right Ref[I], err error) {
 	return Ref[I]{}, Ref[I]{}, fmt.Errorf("%w: child sizes disagree with their reference", ErrCorrupt)
 }
 
-// Slice returns the part of r in [from, to).
+// Slice returns the part of r in [from, to). It descends while the range
+// lies inside one child, so a short slice copies only the nodes at its ends.
 func (t *Tree[I]) Slice(r Ref[I], from, to int64) (Ref[I], error) {
+	from, to = max(from, 0), min(to, r.Len)
+	if from >= to {
+		return Ref[I]{}, nil
+	}
+	for r.H > 0 && (from > 0 || to < r.Len) {
+		n, err := t.node(r)
+		if err != nil {
+			return Ref[I]{}, err
+		}
+		i, start := childAt(n.Kids, from)
+		if i < 0 || to > start+n.Kids[i].Len {
+			break
+		}
+		r, from, to = n.Kids[i], from-start, to-start
+	}
 	_, rest, err := t.Split(r, from)
 	if err != nil {
 		return Ref[I]{}, err
@@ -386,8 +402,36 @@ func (t *Tree[I]) Slice(r Ref[I], from, to int64) (Ref[I], error) {
 	return mid, err
 }
 
-// Replace returns r with [from, to) replaced by with.
+// childAt returns the index of the child holding position pos and the
+// position where that child starts (-1 if pos is past the end).
+func childAt[I any](kids []Ref[I], pos int64) (int, int64) {
+	var start int64
+	for i, k := range kids {
+		if pos < start+k.Len {
+			return i, start
+		}
+		start += k.Len
+	}
+	return -1, start
+}
+
+// Replace returns r with [from, to) replaced by with. When the range lies
+// inside one leaf (or one child, recursively) and with is at most a leaf,
+// it copies one node per level (path copying); otherwise, and to repair a
+// node that over- or underflows, it falls back to Split and Join.
 func (t *Tree[I]) Replace(r Ref[I], from, to int64, with Ref[I]) (Ref[I], error) {
+	if from < 0 || to < from || to > r.Len {
+		return Ref[I]{}, fmt.Errorf("btree: replace [%d, %d) of a tree of %d", from, to, r.Len)
+	}
+	if !r.Empty() && with.H == 0 {
+		if out, ok, err := t.replaceIn(r, from, to, with); err != nil || ok {
+			return out, err
+		}
+	}
+	return t.replaceBySplit(r, from, to, with)
+}
+
+func (t *Tree[I]) replaceBySplit(r Ref[I], from, to int64, with Ref[I]) (Ref[I], error) {
 	left, rest, err := t.Split(r, from)
 	if err != nil {
 		return Ref[I]{}, err
@@ -397,6 +441,120 @@ func (t *Tree[I]) Replace(r Ref[I], from, to int64, with Ref[I]) (Ref[I], error)
 		return Ref[I]{}, err
 	}
 	return t.Concat(left, with, right)
+}
+
+// replaceIn is the path-copying Replace; ok is false if it does not apply.
+func (t *Tree[I]) replaceIn(r Ref[I], from, to int64, with Ref[I]) (out Ref[I], ok bool, err error) {
+	n, err := t.node(r)
+	if err != nil {
+		return Ref[I]{}, false, err
+	}
+	if n.H == 0 {
+		return t.spliceLeaf(n, from, to, with)
+	}
+	// The child holding the range; an empty range at a boundary goes left.
+	i, start := childAt(n.Kids, from)
+	if i > 0 && from == to && from == start {
+		i--
+		start -= n.Kids[i].Len
+	}
+	if i < 0 {
+		i = len(n.Kids) - 1
+		start -= n.Kids[i].Len
+	}
+	kid := n.Kids[i]
+	if to > start+kid.Len {
+		return Ref[I]{}, false, nil
+	}
+	nk, ok, err := t.replaceIn(kid, from-start, to-start, with)
+	if err != nil || !ok {
+		return Ref[I]{}, ok, err
+	}
+	kids := make([]Ref[I], 0, len(n.Kids)+1)
+	kids = append(kids, n.Kids[:i]...)
+	switch {
+	case !nk.Empty() && nk.H == kid.H && t.entries(nk) >= t.Min():
+		kids = append(kids, nk)
+	case nk.H == kid.H+1 && nk.n != nil:
+		kids = append(kids, nk.n.Kids...) // the child split in two
+	default:
+		// Underflow: let Join merge the child with its neighbours.
+		out, err := t.Concat(t.sub(n.H, n.Kids[:i]), nk, t.sub(n.H, n.Kids[i+1:]))
+		return out, err == nil, err
+	}
+	kids = append(kids, n.Kids[i+1:]...)
+	return t.packKids(n.H, kids), true, nil
+}
+
+// entries returns the number of entries of r's root node.
+func (t *Tree[I]) entries(r Ref[I]) int {
+	n, err := t.node(r)
+	if err != nil {
+		return 0
+	}
+	return n.entries()
+}
+
+// spliceLeaf replaces [from, to) of leaf n by the items of with (a leaf or
+// empty), merging items at both seams.
+func (t *Tree[I]) spliceLeaf(n *Node[I], from, to int64, with Ref[I]) (Ref[I], bool, error) {
+	var mid []I
+	if !with.Empty() {
+		wn, err := t.node(with)
+		if err != nil {
+			return Ref[I]{}, false, err
+		}
+		mid = wn.Items
+	}
+	items := make([]I, 0, len(n.Items)+len(mid)+2)
+	var pos int64
+	i := 0
+	for ; i < len(n.Items); i++ { // items wholly before from
+		size := t.Ops.Size(n.Items[i])
+		if pos+size > from {
+			break
+		}
+		items = append(items, n.Items[i])
+		pos += size
+	}
+	var tail []I
+	for ; i < len(n.Items); i++ {
+		it := n.Items[i]
+		size := t.Ops.Size(it)
+		if pos < from { // straddles from: keep its head
+			head, _ := t.Ops.Split(it, from-pos)
+			items = append(items, head)
+		}
+		if pos+size > to { // straddles or follows to: keep its tail
+			if pos < to {
+				_, it = t.Ops.Split(it, to-pos)
+			}
+			tail = append(tail, it)
+			tail = append(tail, n.Items[i+1:]...)
+			break
+		}
+		pos += size
+	}
+	items = t.appendMerged(items, mid)
+	items = t.appendMerged(items, tail)
+	switch {
+	case len(items) == 0:
+		return Ref[I]{}, true, nil
+	case len(items) <= 2*t.max():
+		return t.packItems(items), true, nil
+	}
+	return Ref[I]{}, false, nil
+}
+
+// appendMerged appends more to items, merging the two items at the seam.
+func (t *Tree[I]) appendMerged(items, more []I) []I {
+	if len(items) > 0 && len(more) > 0 {
+		if m, ok := t.Ops.Merge(items[len(items)-1], more[0]); ok {
+			items[len(items)-1] = m
+			more = more[1:]
+		}
+	}
+	return append(items, more...)
 }
 
 // FromItems builds a balanced tree holding items (which it takes over).

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -142,7 +143,14 @@ func (x *inode) stamp(mod bool) {
 // syncTree writes dirty children's entries into x's directory tree, deepest
 // first, so x.ent is complete.
 func (x *inode) syncTree() error {
+	// In name order, so the tree's shape (and its nodes' IDs) do not depend
+	// on map iteration order.
+	kids := make([]*inode, 0, len(x.dirtyKids))
 	for k := range x.dirtyKids {
+		kids = append(kids, k)
+	}
+	sort.Slice(kids, func(i, j int) bool { return kids[i].name < kids[j].name })
+	for _, k := range kids {
 		if err := k.syncTree(); err != nil {
 			return err
 		}

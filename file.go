@@ -54,7 +54,8 @@ func (v *Volume) OpenFile(p string, flag int, perm uint32) (*File, error) {
 		return nil, errorf(op, p, syscall.ENOENT, nil)
 	case flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
 		return nil, errorf(op, p, syscall.EEXIST, nil)
-	case x.isDir() && write:
+	case x.isDir() && (write || flag&os.O_CREATE != 0):
+		// POSIX: O_CREAT on an existing directory fails like a write.
 		return nil, errorf(op, p, syscall.EISDIR, nil)
 	case x.ent.Type() == dirtree.TypeLink:
 		return nil, errorf(op, p, syscall.ELOOP, nil)
@@ -141,7 +142,8 @@ func (f *File) readContent(op string) (rope.Rope, error) {
 }
 
 func (f *File) contentLocked(op string) (rope.Rope, error) {
-	if err := f.use(op, false); err != nil {
+	// Seeking needs no read access: lseek(2) works on a write-only file.
+	if err := f.use(op, op == "seek" && f.flag&os.O_WRONLY != 0); err != nil {
 		return rope.Rope{}, err
 	}
 	if f.x.isDir() {
@@ -183,7 +185,7 @@ func (f *File) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteAt writes p at off.
+// WriteAt writes p at off. Like pwrite(2), it leaves the file offset alone.
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if f.flag&os.O_APPEND != 0 {
 		return 0, errorf("write", f.name, syscall.EINVAL, errors.New("WriteAt on a file opened with O_APPEND"))
@@ -191,13 +193,15 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	return f.write(p, off, false)
 }
 
-// Write writes at the file offset (at the end with O_APPEND).
+// Write writes at the file offset (at the end with O_APPEND) and moves the
+// offset past what it wrote.
 func (f *File) Write(p []byte) (int, error) {
-	n, err := f.write(p, f.off, f.flag&os.O_APPEND != 0)
-	return n, err
+	return f.write(p, 0, true)
 }
 
-func (f *File) write(p []byte, off int64, appending bool) (int, error) {
+// write writes p at off or, for Write (seq), at the file offset (the end of
+// file with O_APPEND), and then moves the file offset.
+func (f *File) write(p []byte, off int64, seq bool) (int, error) {
 	v := f.v
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
@@ -208,7 +212,10 @@ func (f *File) write(p []byte, off int64, appending bool) (int, error) {
 	if x.ent.Type() != dirtree.TypeReg {
 		return 0, errorf("write", f.name, syscall.EINVAL, errors.New("not a regular file"))
 	}
-	if appending {
+	if seq {
+		off = f.off
+	}
+	if seq && f.flag&os.O_APPEND != 0 {
 		if err := x.flushBuf(); err != nil {
 			return 0, wrapIO("write", f.name, err)
 		}
@@ -223,7 +230,9 @@ func (f *File) write(p []byte, off int64, appending bool) (int, error) {
 	if err := x.bufferWrite(p, off); err != nil {
 		return 0, wrapIO("write", f.name, err)
 	}
-	f.off = off + int64(len(p))
+	if seq {
+		f.off = off + int64(len(p))
+	}
 	x.stamp(true)
 	return len(p), nil
 }
@@ -341,7 +350,10 @@ func (x *inode) truncate(size int64) error {
 	if x.ent.Type() != dirtree.TypeReg {
 		return errorf("truncate", "", syscall.EINVAL, nil)
 	}
-	if size < 0 || size > rope.MaxSize {
+	if size < 0 {
+		return errorf("truncate", "", syscall.EINVAL, errors.New("negative size"))
+	}
+	if size > rope.MaxSize {
 		return errorf("truncate", "", syscall.EFBIG, nil)
 	}
 	if err := x.flushBuf(); err != nil {
@@ -483,6 +495,9 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 	case FallocInsertRange:
 		if off >= size {
 			return errorf(op, f.name, syscall.EINVAL, errors.New("insert range starts at or past the end of file"))
+		}
+		if n > rope.MaxSize-size {
+			return errorf(op, f.name, syscall.EFBIG, nil)
 		}
 		r, err = rope.Put(t, r, off, 0, rope.HoleOf(t, n))
 	case FallocCollapseRange:

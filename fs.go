@@ -292,17 +292,26 @@ func (f *FS) DeleteVolume(name string) error {
 	if err != nil {
 		return wrapIO("delete volume", name, err)
 	}
+	// Check everything before dropping anything: a refused delete must not
+	// have deleted the snapshots already.
 	found := false
+	var drop []string
 	for _, r := range roots {
 		if r.Name == volRoot(name) || strings.HasPrefix(r.Name, snapPrefix(name)) {
 			found = found || r.Name == volRoot(name)
-			if err := f.dropRootLocked("delete volume", r.Name, name); err != nil {
-				return err
+			if v, ok := f.vols[r.Name]; ok && v.busy() {
+				return errorf("delete volume", name, syscall.EBUSY, errors.New("files are open on it"))
 			}
+			drop = append(drop, r.Name)
 		}
 	}
 	if !found {
 		return errorf("delete volume", name, syscall.ENOENT, nil)
+	}
+	for _, rootName := range drop {
+		if err := f.dropRootLocked("delete volume", rootName, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

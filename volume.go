@@ -380,6 +380,9 @@ func (v *Volume) resolve(op, p string, follow bool) (resolved, error) {
 		name := parts[0]
 		parts = parts[1:]
 		dir := stack[len(stack)-1]
+		if !dir.isDir() { // also for "file/." and "file/.."
+			return resolved{}, errorf(op, p, syscall.ENOTDIR, nil)
+		}
 		switch name {
 		case ".":
 			if len(parts) == 0 {
@@ -395,9 +398,6 @@ func (v *Volume) resolve(op, p string, follow bool) (resolved, error) {
 				return resolved{dir: top.parentOrSelf(), name: top.name, x: top}, nil
 			}
 			continue
-		}
-		if !dir.isDir() {
-			return resolved{}, errorf(op, p, syscall.ENOTDIR, nil)
 		}
 		if len(name) > dirtree.MaxName {
 			return resolved{}, errorf(op, p, syscall.ENAMETOOLONG, nil)
@@ -733,21 +733,13 @@ func (v *Volume) Chmod(p string, mode uint32) error {
 }
 
 // Chown changes the owner and group; -1 leaves one unchanged.
-func (v *Volume) Chown(p string, uid, gid int) error {
-	return v.setattr("chown", p, true, func(x *inode) error {
-		if uid >= 0 {
-			x.ent.UID = uint32(uid)
-		}
-		if gid >= 0 {
-			x.ent.GID = uint32(gid)
-		}
-		return nil
-	})
-}
+func (v *Volume) Chown(p string, uid, gid int) error { return v.chown("chown", p, true, uid, gid) }
 
 // Lchown is Chown without following a final symlink.
-func (v *Volume) Lchown(p string, uid, gid int) error {
-	return v.setattr("lchown", p, false, func(x *inode) error {
+func (v *Volume) Lchown(p string, uid, gid int) error { return v.chown("lchown", p, false, uid, gid) }
+
+func (v *Volume) chown(op, p string, follow bool, uid, gid int) error {
+	return v.setattr(op, p, follow, func(x *inode) error {
 		if uid >= 0 {
 			x.ent.UID = uint32(uid)
 		}

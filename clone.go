@@ -516,5 +516,5 @@ func (v *Volume) OpenSnapshot(name string) (*Volume, error) {
 func (v *Volume) DeleteSnapshot(name string) error {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
-	return v.f.dropRootLocked("delete snapshot", snapRoot(v.name, name), name)
+	return v.f.dropRootLocked("delete snapshot", name, snapRoot(v.name, name))
 }

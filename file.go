@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,8 +24,9 @@ type File struct {
 	x      *inode
 	name   string
 	flag   int
-	off    int64 // for Read, Write and Seek
-	dirPos int64 // for ReadDir
+	offMu  sync.Mutex // held by Read, Write and Seek around their use of off
+	off    int64      // for Read, Write and Seek
+	dirPos int64      // for ReadDir
 	closed bool
 }
 
@@ -177,6 +179,8 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 
 // Read reads from the file offset.
 func (f *File) Read(p []byte) (int, error) {
+	f.offMu.Lock()
+	defer f.offMu.Unlock()
 	n, err := f.ReadAt(p, f.off)
 	f.off += int64(n)
 	if err == io.EOF && n > 0 {
@@ -196,6 +200,8 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 // Write writes at the file offset (at the end with O_APPEND) and moves the
 // offset past what it wrote.
 func (f *File) Write(p []byte) (int, error) {
+	f.offMu.Lock()
+	defer f.offMu.Unlock()
 	return f.write(p, 0, true)
 }
 
@@ -399,6 +405,8 @@ const (
 
 // Seek sets the file offset; whence may also be SeekData or SeekHole.
 func (f *File) Seek(off int64, whence int) (int64, error) {
+	f.offMu.Lock()
+	defer f.offMu.Unlock()
 	r, err := f.readContent("seek")
 	if err != nil {
 		return 0, err
@@ -551,11 +559,9 @@ func (f *File) Close() error {
 		return errorf("close", f.name, syscall.EBADF, os.ErrClosed)
 	}
 	f.closed = true
-	if err := f.x.flushBuf(); err != nil {
-		return wrapIO("close", f.name, err)
-	}
+	err := f.x.flushBuf()
 	f.v.closeInode(f.x)
-	return nil
+	return wrapIO("close", f.name, err)
 }
 
 // ReadDir reads up to n directory entries (all remaining if n <= 0), like

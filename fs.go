@@ -292,38 +292,27 @@ func (f *FS) DeleteVolume(name string) error {
 	if err != nil {
 		return wrapIO("delete volume", name, err)
 	}
-	// Check everything before dropping anything: a refused delete must not
-	// have deleted the snapshots already.
 	found := false
 	var drop []string
 	for _, r := range roots {
 		if r.Name == volRoot(name) || strings.HasPrefix(r.Name, snapPrefix(name)) {
 			found = found || r.Name == volRoot(name)
-			if v, ok := f.vols[r.Name]; ok && v.busy() {
-				return errorf("delete volume", name, syscall.EBUSY, errors.New("files are open on it"))
-			}
 			drop = append(drop, r.Name)
 		}
 	}
 	if !found {
 		return errorf("delete volume", name, syscall.ENOENT, nil)
 	}
-	for _, rootName := range drop {
-		if err := f.dropRootLocked("delete volume", rootName, name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f.dropRootLocked("delete volume", name, drop...)
 }
 
-// dropRootLocked deletes a root and releases what only it held.
-func (f *FS) dropRootLocked(op, rootName, what string) error {
-	if v, ok := f.vols[rootName]; ok {
-		if v.busy() {
+// dropRootLocked deletes roots, in one batch, and releases what only they
+// held. It fails with EBUSY, changing nothing, if files are open on any.
+func (f *FS) dropRootLocked(op, what string, rootNames ...string) error {
+	for _, name := range rootNames {
+		if v, ok := f.vols[name]; ok && v.busy() {
 			return errorf(op, what, syscall.EBUSY, errors.New("files are open on it"))
 		}
-		delete(f.vols, rootName)
-		v.closed = true
 	}
 	// Commit the rest first: the drop's batch deletes unreferenced fresh
 	// blobs, which is safe only once every in-memory tree is materialized.
@@ -331,16 +320,27 @@ func (f *FS) dropRootLocked(op, rootName, what string) error {
 		return wrapIO(op, what, err)
 	}
 	ctx := context.Background()
-	id, err := f.st.GetRoot(ctx, rootName)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(op, what, syscall.ENOENT, nil)
-	} else if err != nil {
+	c := newCommit(f)
+	for _, name := range rootNames {
+		id, err := f.st.GetRoot(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(op, what, syscall.ENOENT, nil)
+		} else if err != nil {
+			return wrapIO(op, what, err)
+		}
+		c.swaps = append(c.swaps, store.RootSwap{Name: name, Old: id})
+		c.release(id, false)
+	}
+	if err := c.run(); err != nil {
 		return wrapIO(op, what, err)
 	}
-	c := newCommit(f)
-	c.swaps = append(c.swaps, store.RootSwap{Name: rootName, Old: id})
-	c.release(id, false)
-	return wrapIO(op, what, c.run())
+	for _, name := range rootNames {
+		if v, ok := f.vols[name]; ok {
+			delete(f.vols, name)
+			v.closed = true
+		}
+	}
+	return nil
 }
 
 // Commit writes every change made so far to the store, atomically. When it

@@ -61,15 +61,17 @@ func (x *inode) info(name string) *FileInfo {
 		Atime: time.Unix(0, e.Atime), Mtime: time.Unix(0, e.Mtime),
 		Ctime: time.Unix(0, e.Ctime), Btime: time.Unix(0, e.Btime),
 	}
-	switch {
-	case e.IsDir():
-		st.Nlink = 2 + e.Subdirs
+	if e.IsDir() {
 		st.Size = 4096 // as most Linux file systems report; Count is in Extents
 		st.Extents = e.Dir.Count
-	case x.linkID != 0:
-		st.Nlink = e.Nlink
+	}
+	switch {
 	case x.removed || x.orphan != 0:
 		st.Nlink = 0
+	case e.IsDir():
+		st.Nlink = 2 + e.Subdirs
+	case x.linkID != 0:
+		st.Nlink = e.Nlink
 	}
 	if e.Type() == dirtree.TypeReg {
 		st.Blocks = (st.Size + 511) / 512

@@ -30,6 +30,9 @@ func (v *Volume) Rename(oldp, newp string, flags int) error {
 	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
 		return errorf(op, oldp, syscall.EINVAL, errors.New("bad flags"))
 	}
+	if dotLast(oldp) || dotLast(newp) {
+		return errorf(op, oldp, syscall.EINVAL, errors.New("cannot rename . or .."))
+	}
 	rs, err := v.resolve(op, oldp, false)
 	if err != nil {
 		return err

@@ -1147,3 +1147,39 @@ func TestSemClosed(t *testing.T) {
 	semRead(t, v3, "f", []byte("data"))
 	semCheck(t, f2)
 }
+
+// TestDotsAndSlashes: "." and ".." cannot be removed or renamed, and a
+// trailing slash on something not a directory is ENOTDIR (never following a
+// symlink to remove its target).
+func TestDotsAndSlashes(t *testing.T) {
+	st := mem.New()
+	f, _ := Open(st, nil)
+	v, _ := f.CreateVolume("main")
+	v.Mkdir("d", 0o755)
+	v.WriteFile("f", []byte("x"), 0o644)
+	v.Symlink("d", "l")
+	for _, c := range []struct {
+		name  string
+		err   error
+		errno syscall.Errno
+	}{
+		{"remove d/.", v.Remove("d/."), syscall.EINVAL},
+		{"remove d/..", v.Remove("d/.."), syscall.EINVAL},
+		{"rename d/. e", v.Rename("d/.", "e", 0), syscall.EINVAL},
+		{"remove f/", v.Remove("f/"), syscall.ENOTDIR},
+		{"remove l/", v.Remove("l/"), syscall.ENOTDIR},
+	} {
+		if Errno(c.err) != c.errno {
+			t.Errorf("%s: %v, want %v", c.name, c.err, c.errno)
+		}
+	}
+	if _, err := v.Stat("f/"); Errno(err) != syscall.ENOTDIR {
+		t.Errorf("stat f/: %v, want ENOTDIR", err)
+	}
+	if fi, err := v.Stat("d/"); err != nil || !fi.IsDir() {
+		t.Errorf("stat d/: %v", err)
+	}
+	if _, err := v.Stat("d"); err != nil {
+		t.Errorf("d was removed through l/: %v", err)
+	}
+}

@@ -367,6 +367,23 @@ type resolved struct {
 // last one only if follow. The path may name nothing (x nil) as long as its
 // directory exists.
 func (v *Volume) resolve(op, p string, follow bool) (resolved, error) {
+	r, err := v.resolvePath(op, p, follow)
+	// A trailing slash asks for a directory (a symlink is not followed here,
+	// so removing "link/" can never remove what the link points at).
+	if err == nil && r.x != nil && len(p) > 1 && strings.HasSuffix(p, "/") && !r.x.isDir() {
+		return resolved{}, errorf(op, p, syscall.ENOTDIR, nil)
+	}
+	return r, err
+}
+
+// dotLast reports whether p ends in "." or "..", which rmdir, unlink and
+// rename refuse (EINVAL).
+func dotLast(p string) bool {
+	parts := splitPath(p)
+	return len(parts) > 0 && (parts[len(parts)-1] == "." || parts[len(parts)-1] == "..")
+}
+
+func (v *Volume) resolvePath(op, p string, follow bool) (resolved, error) {
 	if v.closed {
 		return resolved{}, errorf(op, p, syscall.EBADF, errors.New("volume closed"))
 	}
@@ -612,6 +629,9 @@ func (v *Volume) Remove(p string) error {
 	defer v.f.mu.Unlock()
 	if err := v.writable("remove", p); err != nil {
 		return err
+	}
+	if dotLast(p) {
+		return errorf("remove", p, syscall.EINVAL, errors.New("cannot remove . or .."))
 	}
 	r, err := v.resolve("remove", p, false)
 	if err != nil {

@@ -1,0 +1,167 @@
+package cowfs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cowfs/cowfs/store"
+	"github.com/cowfs/cowfs/store/mem"
+)
+
+// FuzzPaths throws arbitrary paths at every path-taking method of a populated
+// volume: each call returns a *Error or nothing, never panics, and the
+// checker stays clean.
+func FuzzPaths(f *testing.F) {
+	for _, s := range []string{"", "/", ".", "..", "a", "a/", "a/./b/../b", "//a//b", "l/x", "loop", "a\x00b",
+		"f/..", "f/.", "a/b/c/d/e", string(make([]byte, 300)), "../../../a", "a/b/f"} {
+		f.Add(s, "a/new")
+	}
+	// A fresh volume per input: a clone of the root into itself is O(1) but
+	// doubles what the checker walks, so shared state would grow without bound.
+	f.Fuzz(func(t *testing.T, p, q string) {
+		v, fsys := fuzzVolume()
+		fuzzPathOps(t, v, fsys, p, q)
+		fuzzPathOps(t, v, fsys, q, p)
+	})
+}
+
+func fuzzVolume() (*Volume, *FS) {
+	fsys, _ := Open(mem.New(), nil)
+	v, _ := fsys.CreateVolume("main")
+	v.MkdirAll("a/b", 0o755)
+	v.WriteFile("a/b/f", []byte("hello"), 0o644)
+	v.WriteFile("f", []byte("x"), 0o644)
+	v.Symlink("a/b", "l")
+	v.Symlink("loop", "loop")
+	return v, fsys
+}
+
+// fuzzPathOps applies every path-taking method to p and q.
+func fuzzPathOps(t *testing.T, v *Volume, fsys *FS, p, q string) {
+	isErr := func(err error) {
+		var e *Error
+		if err != nil && !errors.As(err, &e) {
+			t.Fatalf("error of type %T: %v", err, err)
+		}
+	}
+	_, err := v.Stat(p)
+	isErr(err)
+	_, err = v.Lstat(p)
+	isErr(err)
+	_, err = v.ReadDir(p)
+	isErr(err)
+	_, err = v.Readlink(p)
+	isErr(err)
+	isErr(v.Mkdir(p, 0o755))
+	isErr(v.Symlink(q, p))
+	isErr(v.SetXattr(p, "user.x", []byte(q), 0))
+	if fh, err := v.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644); err == nil {
+		fh.WriteAt([]byte(q), int64(len(p)))
+		fh.Close()
+	} else {
+		isErr(err)
+	}
+	isErr(v.Clone(p, q))
+	isErr(v.Link(p, q+"2"))
+	isErr(v.Rename(p, q, RenameExchange))
+	isErr(v.Rename(q, p, 0))
+	isErr(v.Remove(q))
+	isErr(v.Remove(q + "2"))
+	rep, err := fsys.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVolumeNodeGarbage: a volume node cut short is an error, and one with
+// flipped bytes is an error or a volume, never a panic.
+func TestVolumeNodeGarbage(t *testing.T) {
+	st := mem.New()
+	f, _ := Open(keepOpen{st}, nil)
+	v, _ := f.CreateVolume("main")
+	v.MkdirAll("a/b", 0o755)
+	v.Link("a", "x") // fails (directory): fine, the volume still has content
+	v.WriteFile("a/b/f", []byte("data"), 0o644)
+	v.Link("a/b/f", "a/g")
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.GetRoot(context.Background(), volRoot("main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := st.Get(context.Background(), id)
+	for cut := 0; cut < len(b); cut++ {
+		if _, err := f.decodeVolume(b[:cut]); err == nil {
+			t.Fatalf("volume node cut to %d of %d bytes decoded without error", cut, len(b))
+		}
+	}
+	for i := range b {
+		m := append([]byte(nil), b...)
+		m[i] ^= 0xa5
+		f.decodeVolume(m)
+	}
+}
+
+// TestCorruptStoreReadsFail: a store that returns wrong bytes for a data blob
+// makes reads of that file fail with EIO, and the checker name the blob.
+func TestCorruptStoreReadsFail(t *testing.T) {
+	st := &corrupting{Store: mem.New()}
+	f, _ := Open(st, &Options{CacheBytes: 1}) // nothing stays cached
+	v, _ := f.CreateVolume("main")
+	data := randBytes(9, 200<<10)
+	v.WriteFile("big", data, 0o644)
+	v.WriteFile("other", []byte("fine"), 0o644)
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var victim store.ID
+	st.List(context.Background(), func(b store.BlobInfo) error {
+		if b.Size > 10<<10 {
+			victim = b.ID
+		}
+		return nil
+	})
+	st.bad = victim
+	if _, err := v.ReadFile("big"); Errno(err) != 5 { // EIO
+		t.Fatalf("reading a file with a corrupt blob: %v, want EIO", err)
+	}
+	if got, err := v.ReadFile("other"); err != nil || string(got) != "fine" {
+		t.Fatalf("an unaffected file: %q, %v", got, err)
+	}
+	rep, err := f.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range rep.Problems {
+		found = found || p.Blob == victim
+	}
+	if !found {
+		t.Fatalf("checker did not name the corrupt blob: %v", rep.Err())
+	}
+}
+
+// corrupting is a store whose Get verifies bytes, as durable backends must,
+// and reports ErrCorrupt for one blob whose bytes it pretends went bad.
+type corrupting struct {
+	store.Store
+	bad store.ID
+}
+
+func (c *corrupting) Get(ctx context.Context, id store.ID) ([]byte, error) {
+	b, err := c.Store.Get(ctx, id)
+	if err == nil && id == c.bad {
+		b = append([]byte{}, b...)
+		b[0] ^= 1
+	}
+	if err == nil && store.Sum(b) != id {
+		return nil, store.ErrCorrupt
+	}
+	return b, err
+}

@@ -123,16 +123,9 @@ func (f *File) use(op string, write bool) error {
 	return nil
 }
 
-// content returns the file's rope with buffered writes included. The rope
-// is immutable: reading it needs no lock.
-func (f *File) content(op string) (rope.Rope, error) {
-	f.v.f.mu.Lock()
-	defer f.v.f.mu.Unlock()
-	return f.contentLocked(op)
-}
-
-// readContent is content for a reader: on success it returns with
-// f.v.f.readMu held shared; the caller releases it when done reading.
+// readContent returns the file's rope, buffered writes included, for a
+// reader: the rope is immutable and is read without the FS lock. On success
+// it returns with f.v.f.readMu held shared; the caller releases it when done.
 func (f *File) readContent(op string) (rope.Rope, error) {
 	f.v.f.mu.Lock()
 	defer f.v.f.mu.Unlock()

@@ -245,7 +245,3 @@ func DecodeRoot[I any](src []byte) (Ref[I], int, error) {
 	r.Len, r.Count = int64(l), int64(c)
 	return r, used + k, nil
 }
-
-// WithKey returns r with its first key set; a root decoded by DecodeRoot has
-// none, and an ordered tree's root needs it only to be placed under a parent.
-func (r Ref[I]) WithKey(key string) Ref[I] { r.Key = key; return r }

@@ -92,11 +92,12 @@ type checker struct {
 	seen     map[store.ID]bool
 	where    map[store.ID]string // first path a blob was reached by
 	trees    map[store.ID]bool   // tree roots whose shape was checked
+	zombies  map[store.ID]bool   // listed as waiting for deletion
 }
 
 func (f *FS) checkLocked(ctx context.Context) (*CheckReport, error) {
 	c := &checker{f: f, ctx: ctx, rep: &CheckReport{}, stored: map[store.ID]store.BlobInfo{},
-		expected: map[store.ID]int64{}, seen: map[store.ID]bool{}, where: map[store.ID]string{}, trees: map[store.ID]bool{}}
+		expected: map[store.ID]int64{}, seen: map[store.ID]bool{}, where: map[store.ID]string{}, trees: map[store.ID]bool{}, zombies: map[store.ID]bool{}}
 	err := f.st.List(ctx, func(b store.BlobInfo) error {
 		c.stored[b.ID] = b
 		c.rep.Blobs++
@@ -114,8 +115,10 @@ func (f *FS) checkLocked(ctx context.Context) (*CheckReport, error) {
 		c.rep.Roots++
 		c.expected[r.ID]++
 		c.visit(btree.Child{ID: r.ID}, r.Name+":")
-		if m, err := f.loadVolume(r.ID); err == nil {
-			c.checkNames(r.Name, m)
+		if strings.HasPrefix(r.Name, "v:") || strings.HasPrefix(r.Name, "s:") {
+			if m, err := f.loadVolume(r.ID); err == nil {
+				c.checkNames(r.Name, m)
+			}
 		}
 	}
 	c.rep.Reachable = int64(len(c.seen))
@@ -127,6 +130,9 @@ func (f *FS) checkLocked(ctx context.Context) (*CheckReport, error) {
 	for _, id := range ids {
 		want, got := c.expected[id], c.stored[id].Refs
 		switch {
+		case c.zombies[id] && got != 0:
+			c.problem(id, c.where[id], fmt.Sprintf("listed for deletion with count %d", got))
+		case c.zombies[id]:
 		case want == 0 && got == 0:
 			c.problem(id, "", "leaked: stored but referenced by nothing")
 		case want != got:
@@ -174,6 +180,20 @@ func (c *checker) visit(ch btree.Child, path string) {
 		c.visit(k, p)
 	}
 	switch kind {
+	case zombieKind:
+		n, err := c.f.zombies.Decode(ch.ID, b)
+		if err != nil {
+			c.problem(ch.ID, path, err.Error())
+			return
+		}
+		for _, k := range n.Kids {
+			child(btree.Child{ID: k.ID}, path)
+		}
+		for _, z := range n.Items {
+			// A zombie holds no reference, but its pointers still count.
+			c.zombies[z.ID] = true
+			c.visit(btree.Child{ID: z.ID, Raw: z.Raw}, path+"<zombie>")
+		}
 	case volumeKind:
 		m, err := c.f.decodeVolume(b)
 		if err != nil {

@@ -37,10 +37,16 @@ type commit struct {
 	del     []store.ID
 	deleted map[store.ID]bool
 	queue   []btree.Child // blobs whose count dropped
+
+	budget    int               // deletions this commit may still make
+	zq        btree.Ref[zombie] // the zombie list as this commit leaves it
+	zqChanged bool
+	dead      []btree.Child // zombies taken off the list, to delete
 }
 
 func newCommit(f *FS) *commit {
-	return &commit{f: f, ctx: context.Background(), refs: map[store.ID]int64{}, stored: map[store.ID]int64{}, deleted: map[store.ID]bool{}}
+	return &commit{f: f, ctx: context.Background(), refs: map[store.ID]int64{}, stored: map[store.ID]int64{},
+		deleted: map[store.ID]bool{}, budget: f.opt.ReleaseBudget, zq: f.zq}
 }
 
 // storedCount returns the committed count of id, -1 if the store lacks it.
@@ -83,6 +89,12 @@ func (c *commit) materialize(ch btree.Child) error {
 	if before > 0 {
 		return nil
 	}
+	if exists {
+		// A zombie's children are counted already: take it off the list.
+		if _, listed, err := c.resurrect(ch.ID); err != nil || listed {
+			return err
+		}
+	}
 	if ch.Raw {
 		if !exists {
 			return fmt.Errorf("data blob %s is referenced but not stored", ch.ID.Short())
@@ -119,8 +131,10 @@ func (c *commit) release(id store.ID, raw bool) {
 	c.queue = append(c.queue, btree.Child{ID: id, Raw: raw})
 }
 
-// drain deletes every blob whose count reached zero, releasing its children.
-func (c *commit) drain() error {
+// drain deletes every blob whose count reached zero, releasing its children,
+// as long as the budget lasts; past it, such blobs become zombies. With
+// unbounded, the budget does not apply (for the zombie list's own nodes).
+func (c *commit) drain(unbounded bool) error {
 	for len(c.queue) > 0 {
 		ch := c.queue[len(c.queue)-1]
 		c.queue = c.queue[:len(c.queue)-1]
@@ -134,20 +148,32 @@ func (c *commit) drain() error {
 		if n > 0 || c.deleted[ch.ID] {
 			continue
 		}
-		c.deleted[ch.ID] = true
-		c.del = append(c.del, ch.ID)
-		if ch.Raw {
+		if c.budget <= 0 && !unbounded {
+			if err := c.addZombie(ch); err != nil {
+				return err
+			}
 			continue
 		}
-		node, err := c.f.loadAny(ch.ID)
-		if err != nil {
-			return err
-		}
-		if err := node.Children(func(k btree.Child) error { c.release(k.ID, k.Raw); return nil }); err != nil {
+		if err := c.remove(ch); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// remove deletes a blob whose count is zero and releases its children.
+func (c *commit) remove(ch btree.Child) error {
+	c.budget--
+	c.deleted[ch.ID] = true
+	c.del = append(c.del, ch.ID)
+	if ch.Raw {
+		return nil
+	}
+	node, err := c.f.loadAny(ch.ID)
+	if err != nil {
+		return err
+	}
+	return node.Children(func(k btree.Child) error { c.release(k.ID, k.Raw); return nil })
 }
 
 // run finishes the cascade, deletes unreferenced fresh blobs and applies the
@@ -155,7 +181,48 @@ func (c *commit) drain() error {
 // materialized in c or already committed: a fresh blob that no commit
 // counted is deleted.
 func (c *commit) run() error {
-	if err := c.drain(); err != nil {
+	if err := c.popZombies(); err != nil {
+		return err
+	}
+	for _, z := range c.dead {
+		n, exists, err := c.count(z.ID)
+		if err != nil {
+			return err
+		}
+		if exists && n == 0 && !c.deleted[z.ID] {
+			if err := c.remove(z); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.drain(false); err != nil {
+		return err
+	}
+	// Fresh blobs nothing counted are deleted; a listed zombie among them
+	// leaves the list first. Only after the zombie list itself is saved do
+	// we know what is unreferenced: its nodes may be fresh too.
+	for id := range c.f.fresh {
+		n, exists, err := c.count(id)
+		if err != nil {
+			return err
+		}
+		if exists && n == 0 && !c.deleted[id] {
+			z, listed, err := c.resurrect(id)
+			if err != nil {
+				return err
+			}
+			if listed && !z.Raw {
+				// A zombie's pointers count: remove it as one.
+				if err := c.remove(btree.Child{ID: id}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := c.saveZombies(); err != nil {
+		return err
+	}
+	if err := c.drain(true); err != nil {
 		return err
 	}
 	for id := range c.f.fresh {
@@ -182,6 +249,12 @@ func (c *commit) run() error {
 		return err
 	}
 	clear(c.f.fresh)
+	c.f.zq = c.zq
+	for _, sw := range c.swaps {
+		if sw.Name == zombieRoot {
+			c.f.zqID = sw.New
+		}
+	}
 	for _, id := range c.del {
 		c.f.nodes.Remove(id)
 		c.f.data.Remove(id)
@@ -204,6 +277,8 @@ func (f *FS) loadAny(id store.ID) (btree.Encoder, error) {
 		return f.ropes.Decode(id, b)
 	case dirtree.NodeKind:
 		return f.dirs.Decode(id, b)
+	case zombieKind:
+		return f.zombies.Decode(id, b)
 	case volumeKind:
 		m, err := f.decodeVolume(b)
 		if err != nil {
@@ -255,7 +330,7 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		}
 		changed = append(changed, done{v, id})
 	}
-	if len(c.swaps) == 0 && len(f.fresh) == 0 {
+	if len(c.swaps) == 0 && len(f.fresh) == 0 && f.zq.Empty() {
 		return nil
 	}
 	if err := c.run(); err != nil {

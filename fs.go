@@ -48,16 +48,21 @@ type Options struct {
 	// FlushBytes is how many written bytes a file buffers before cutting them
 	// into data blobs (default 32 MiB).
 	FlushBytes int64
+	// ReleaseBudget bounds the blobs one commit deletes (default 100,000);
+	// the rest wait in a list that later commits work through (zombies.go),
+	// so deleting a huge file or snapshot never stalls a commit.
+	ReleaseBudget int
 }
 
 // FS is an opened store holding volumes.
 type FS struct {
-	st    store.Store
-	opt   Options
-	ropes *rope.Tree
-	dirs  *dirtree.Tree
-	nodes *cache.LRU[any]    // decoded nodes by ID
-	data  *cache.LRU[[]byte] // data blobs by ID
+	st      store.Store
+	opt     Options
+	ropes   *rope.Tree
+	dirs    *dirtree.Tree
+	zombies *btree.Tree[zombie]
+	nodes   *cache.LRU[any]    // decoded nodes by ID
+	data    *cache.LRU[[]byte] // data blobs by ID
 
 	// readMu is held shared by readers of immutable trees outside mu, from
 	// taking a tree until done with it, and exclusively by a commit while it
@@ -68,6 +73,8 @@ type FS struct {
 	mu     sync.Mutex
 	vols   map[string]*Volume // open volumes and snapshots, by root name
 	fresh  map[store.ID]bool  // blobs put since the last commit
+	zq     btree.Ref[zombie]  // committed zombie list
+	zqID   store.ID           // its root's ID (zero: empty)
 	closed bool
 }
 
@@ -83,10 +90,18 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	if f.opt.FlushBytes <= 0 {
 		f.opt.FlushBytes = 32 << 20
 	}
+	if f.opt.ReleaseBudget <= 0 {
+		f.opt.ReleaseBudget = 100_000
+	}
 	f.nodes = cache.New[any](f.opt.CacheBytes / 4)
 	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)
 	f.ropes = rope.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[rope.Extent], error) { return f.ropes.Decode(id, b) }))
 	f.dirs = dirtree.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[dirtree.Entry], error) { return f.dirs.Decode(id, b) }))
+	f.zombies = &btree.Tree[zombie]{Ops: zombieOps{}, Kind: zombieKind}
+	f.zombies.Load = loadNode(f, func(id store.ID, b []byte) (*btree.Node[zombie], error) { return f.zombies.Decode(id, b) })
+	if err := f.loadZombies(); err != nil {
+		return nil, wrapIO("open", "", err)
+	}
 	return f, nil
 }
 

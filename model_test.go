@@ -201,6 +201,9 @@ func newMdl(t *rapid.T) *mdl {
 	case 1:
 		m.opt.CacheBytes = 4 << 10 // almost nothing stays cached
 	}
+	if mdlIntn(3).Draw(t, "smallReleaseBudget") == 0 {
+		m.opt.ReleaseBudget = 3 // most deletions wait as zombies (zombies.go)
+	}
 	t.Logf("options %+v", m.opt)
 	f, err := Open(mdlStore{m.st, m.fault}, &m.opt)
 	if err != nil {
@@ -2229,6 +2232,15 @@ func (m *mdl) finish(t *rapid.T) {
 	m.vols = nil
 	m.checkVolumeList(t)
 	mdlExpect(t, "Commit after DeleteVolume", m.f.Commit(), 0)
+	for i := 0; m.f.Zombies() > 0; i++ {
+		if i > 10000 {
+			t.Fatalf("%d zombies still waiting after 10000 commits", m.f.Zombies())
+		}
+		mdlExpect(t, "Commit to work through zombies", m.f.Commit(), 0)
+		if i%50 == 0 {
+			mdlCheckFS(t, m.f, "while working through zombies")
+		}
+	}
 	ctx := context.Background()
 	u, err := m.st.Usage(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/mem"
@@ -284,5 +285,40 @@ func TestEverythingFreed(t *testing.T) {
 	}
 	if u := storeUsage(t, st); u.Blobs != 0 || u.Bytes != 0 {
 		t.Fatalf("store holds %+v after everything was deleted", u)
+	}
+}
+
+// TestBackgroundCommit: with CommitInterval set, written data reaches the
+// store without Sync, and a second FS on the same store sees it.
+func TestBackgroundCommit(t *testing.T) {
+	st := keepOpen{mem.New()}
+	f, _ := Open(st, &Options{CommitInterval: 20 * time.Millisecond})
+	defer f.Close()
+	v, _ := f.CreateVolume("main")
+	if err := v.WriteFile("x", []byte("durable without sync"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f2, err := Open(st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := f2.Volume("main")
+		if err == nil {
+			if got, err := v2.ReadFile("x"); err == nil && string(got) == "durable without sync" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no background commit within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

@@ -541,7 +541,7 @@ func (f *File) Sync() error {
 	if f.v.readOnly {
 		return nil
 	}
-	return wrapIO("sync", f.name, f.v.f.commitLocked(nil))
+	return f.v.f.commitAllLocked()
 }
 
 // Close releases the file. Data stays buffered until the next commit.

@@ -52,6 +52,11 @@ type Options struct {
 	// the rest wait in a list that later commits work through (zombies.go),
 	// so deleting a huge file or snapshot never stalls a commit.
 	ReleaseBudget int
+	// CommitInterval, if positive, commits in the background this often, so
+	// written data becomes durable without an explicit Sync (the cowfs
+	// command uses 5 seconds). An error of a background commit is kept and
+	// returned by the next Commit, Sync or Close.
+	CommitInterval time.Duration
 }
 
 // FS is an opened store holding volumes.
@@ -75,7 +80,12 @@ type FS struct {
 	fresh  map[store.ID]bool  // blobs put since the last commit
 	zq     btree.Ref[zombie]  // committed zombie list
 	zqID   store.ID           // its root's ID (zero: empty)
+	bgErr  error              // a background commit's failure, not yet reported
 	closed bool
+
+	stop     chan struct{} // closed by Close to end the background commits
+	done     chan struct{} // closed when they have ended
+	stopOnce sync.Once
 }
 
 // Open opens the volumes kept in st. The FS takes st over: Close closes it.
@@ -102,7 +112,44 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	if err := f.loadZombies(); err != nil {
 		return nil, wrapIO("open", "", err)
 	}
+	if f.opt.CommitInterval > 0 {
+		f.stop, f.done = make(chan struct{}), make(chan struct{})
+		go f.commitLoop()
+	}
 	return f, nil
+}
+
+// commitLoop commits every CommitInterval until Close.
+func (f *FS) commitLoop() {
+	defer close(f.done)
+	tick := time.NewTicker(f.opt.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+			f.mu.Lock()
+			if !f.closed {
+				if err := f.commitLocked(nil); err != nil && f.bgErr == nil {
+					f.bgErr = wrapIO("background commit", "", err)
+				}
+			}
+			f.mu.Unlock()
+		}
+	}
+}
+
+// commitAllLocked commits, first reporting a background commit's failure.
+func (f *FS) commitAllLocked() error {
+	if err := f.bgErr; err != nil {
+		f.bgErr = nil
+		if cerr := f.commitLocked(nil); cerr != nil {
+			return errors.Join(err, wrapIO("commit", "", cerr))
+		}
+		return err
+	}
+	return wrapIO("commit", "", f.commitLocked(nil))
 }
 
 // loadNode returns a loader of decoded nodes that goes through the node cache.
@@ -366,25 +413,31 @@ func (f *FS) Commit() error {
 	if err := f.check("commit"); err != nil {
 		return err
 	}
-	return wrapIO("commit", "", f.commitLocked(nil))
+	return f.commitAllLocked()
 }
 
 // Close commits and closes the FS and its store.
 func (f *FS) Close() error {
+	if f.stop != nil {
+		f.stopOnce.Do(func() {
+			close(f.stop)
+			<-f.done
+		})
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil
 	}
-	err := f.commitLocked(nil)
+	err := f.commitAllLocked()
 	f.closed = true
 	for _, v := range f.vols {
 		v.closed = true
 	}
-	if cerr := f.st.Close(); err == nil {
-		err = cerr
+	if cerr := f.st.Close(); err == nil && cerr != nil {
+		err = wrapIO("close", "", cerr)
 	}
-	return wrapIO("close", "", err)
+	return err
 }
 
 // CacheStats returns the node and data cache counters.

@@ -20,6 +20,9 @@ type CheckReport struct {
 	Bytes     int64 // bytes stored
 	Reachable int64 // blobs reachable from the roots
 	Problems  []Problem
+	// Leaked lists stored blobs that nothing references and whose stored
+	// count is 0 (left by a crash before a commit): Repair deletes them.
+	Leaked []store.ID
 }
 
 // Problem is one violated invariant.
@@ -61,6 +64,46 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 		return nil, wrapIO("check", "", err)
 	}
 	return f.checkLocked(ctx)
+}
+
+// Repair deletes the leaked blobs a check found (and nothing else: every
+// other problem needs a person) in one commit, and returns how many it
+// deleted. rep must come from a check of this FS with nothing changed since
+// (FS.Check commits first, so uncommitted data is never taken as leaked).
+func (f *FS) Repair(ctx context.Context, rep *CheckReport) (int, error) {
+	if len(rep.Leaked) == 0 {
+		return 0, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("repair"); err != nil {
+		return 0, err
+	}
+	if err := f.commitLocked(nil); err != nil {
+		return 0, wrapIO("repair", "", err)
+	}
+	// Only blobs still at count 0 and still unreferenced by fresh work.
+	var del []store.ID
+	for _, id := range rep.Leaked {
+		info, err := f.st.Stat(ctx, id)
+		if err != nil || info.Refs != 0 || f.fresh[id] {
+			continue
+		}
+		del = append(del, id)
+	}
+	if len(del) == 0 {
+		return 0, nil
+	}
+	f.readMu.Lock()
+	defer f.readMu.Unlock()
+	if err := f.st.Commit(ctx, store.Batch{Delete: del}); err != nil {
+		return 0, wrapIO("repair", "", err)
+	}
+	for _, id := range del {
+		f.nodes.Remove(id)
+		f.data.Remove(id)
+	}
+	return len(del), nil
 }
 
 // CheckStore verifies every invariant of the volumes kept in st, which no
@@ -135,6 +178,7 @@ func (f *FS) checkLocked(ctx context.Context) (*CheckReport, error) {
 		case c.zombies[id]:
 		case want == 0 && got == 0:
 			c.problem(id, "", "leaked: stored but referenced by nothing")
+			c.rep.Leaked = append(c.rep.Leaked, id)
 		case want != got:
 			c.problem(id, c.where[id], fmt.Sprintf("stored count %d, recomputed %d", got, want))
 		}

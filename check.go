@@ -53,8 +53,23 @@ func (r *CheckReport) Err() error {
 	return errors.New(b.String())
 }
 
+// CheckOptions tune a check.
+type CheckOptions struct {
+	// All also reads and verifies the blobs nothing references (a scrub:
+	// every stored byte is read once).
+	All bool
+	// Progress, if set, is called as blobs are verified, with how many are
+	// done out of how many are stored.
+	Progress func(done, total int64)
+}
+
 // Check commits, then verifies the whole store (see CheckStore).
 func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
+	return f.CheckWith(ctx, CheckOptions{})
+}
+
+// CheckWith is Check with options.
+func (f *FS) CheckWith(ctx context.Context, opt CheckOptions) (*CheckReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check("check"); err != nil {
@@ -63,7 +78,7 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 	if err := f.commitLocked(nil); err != nil {
 		return nil, wrapIO("check", "", err)
 	}
-	return f.checkLocked(ctx)
+	return f.checkLocked(ctx, opt)
 }
 
 // Repair deletes the leaked blobs a check found (and nothing else: every
@@ -123,7 +138,7 @@ func CheckStore(ctx context.Context, st store.Store) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.checkLocked(ctx)
+	return f.checkLocked(ctx, CheckOptions{})
 }
 
 type checker struct {
@@ -136,10 +151,11 @@ type checker struct {
 	where    map[store.ID]string // first path a blob was reached by
 	trees    map[store.ID]bool   // tree roots whose shape was checked
 	zombies  map[store.ID]bool   // listed as waiting for deletion
+	opt      CheckOptions
 }
 
-func (f *FS) checkLocked(ctx context.Context) (*CheckReport, error) {
-	c := &checker{f: f, ctx: ctx, rep: &CheckReport{}, stored: map[store.ID]store.BlobInfo{},
+func (f *FS) checkLocked(ctx context.Context, opt CheckOptions) (*CheckReport, error) {
+	c := &checker{f: f, ctx: ctx, opt: opt, rep: &CheckReport{}, stored: map[store.ID]store.BlobInfo{},
 		expected: map[store.ID]int64{}, seen: map[store.ID]bool{}, where: map[store.ID]string{}, trees: map[store.ID]bool{}, zombies: map[store.ID]bool{}}
 	err := f.st.List(ctx, func(b store.BlobInfo) error {
 		c.stored[b.ID] = b
@@ -166,6 +182,15 @@ func (f *FS) checkLocked(ctx context.Context) (*CheckReport, error) {
 	}
 	c.rep.Reachable = int64(len(c.seen))
 	ids := make([]store.ID, 0, len(c.stored))
+	if opt.All {
+		for id, info := range c.stored {
+			if c.seen[id] {
+				continue
+			}
+			c.seen[id] = true
+			c.verify(id, info, "<unreferenced>")
+		}
+	}
 	for id := range c.stored {
 		ids = append(ids, id)
 	}
@@ -202,13 +227,8 @@ func (c *checker) visit(ch btree.Child, path string) {
 		c.problem(ch.ID, path, "missing: referenced but not stored")
 		return
 	}
-	b, err := c.f.st.Get(c.ctx, ch.ID)
-	if err != nil {
-		c.problem(ch.ID, path, "unreadable: "+err.Error())
-		return
-	}
-	if store.Sum(b) != ch.ID || int64(len(b)) != info.Size {
-		c.problem(ch.ID, path, "corrupt: bytes do not match the blob's hash")
+	b, ok := c.verify(ch.ID, info, path)
+	if !ok {
 		return
 	}
 	if ch.Raw {
@@ -285,6 +305,26 @@ func (c *checker) visit(ch btree.Child, path string) {
 	default:
 		c.problem(ch.ID, path, fmt.Sprintf("unknown node kind %d", kind))
 	}
+}
+
+// verify reads a blob and checks its bytes against its ID.
+func (c *checker) verify(id store.ID, info store.BlobInfo, path string) ([]byte, bool) {
+	if c.opt.Progress != nil {
+		c.opt.Progress(int64(len(c.seen)), c.rep.Blobs)
+	}
+	b, err := c.f.st.Get(c.ctx, id)
+	switch {
+	case errors.Is(err, store.ErrCorrupt):
+		c.problem(id, path, "corrupt: "+err.Error())
+		return nil, false
+	case err != nil:
+		c.problem(id, path, "unreadable: "+err.Error())
+		return nil, false
+	case store.Sum(b) != id || int64(len(b)) != info.Size:
+		c.problem(id, path, "corrupt: bytes do not match the blob's hash")
+		return nil, false
+	}
+	return b, true
 }
 
 // entry checks one directory entry and visits the trees it points at.

@@ -2,6 +2,7 @@ package cowfs
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/cowfs/cowfs/store/mem"
@@ -94,4 +95,27 @@ func TestBoundedRelease(t *testing.T) {
 	if u := storeUsage(t, st); u.Blobs != 0 || u.Bytes != 0 {
 		t.Fatalf("store holds %+v after everything was deleted", u)
 	}
+}
+
+// TestGC works through a long zombie list in one call.
+func TestGC(t *testing.T) {
+	st := mem.New()
+	f, _ := Open(st, &Options{ReleaseBudget: 4})
+	v, _ := f.CreateVolume("main")
+	v.WriteFile("big", randBytes(8, 4<<20), 0o644)
+	f.Commit()
+	v.Remove("big")
+	f.Commit()
+	if f.Zombies() == 0 {
+		t.Fatal("expected zombies before GC")
+	}
+	var calls int
+	rep, err := f.GC(context.Background(), func(int64) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Zombies() != 0 || rep.Blobs <= 0 || calls != rep.Commits {
+		t.Fatalf("after GC: %d zombies, report %+v, %d progress calls", f.Zombies(), rep, calls)
+	}
+	mustCheck(t, f)
 }

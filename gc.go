@@ -1,0 +1,65 @@
+package cowfs
+
+import (
+	"context"
+)
+
+// GCReport says what a garbage collection did.
+type GCReport struct {
+	Commits    int   // commits made to work through the waiting list
+	Blobs      int64 // blobs deleted
+	Bytes      int64 // bytes of blobs deleted
+	Compacted  bool  // the store compacted its files
+	BlobsAfter int64 // blobs the store holds now
+	BytesAfter int64
+}
+
+// compacter is a store that can give back space of deleted blobs it still
+// holds in its files (the local store).
+type compacter interface {
+	Compact() error
+}
+
+// GC commits, works through every blob waiting for deletion (see
+// Options.ReleaseBudget), then lets the store compact its files if it can.
+// progress, if set, is called after each commit with the blobs still
+// waiting.
+func (f *FS) GC(ctx context.Context, progress func(waiting int64)) (GCReport, error) {
+	var rep GCReport
+	before, err := f.st.Usage(ctx)
+	if err != nil {
+		return rep, wrapIO("gc", "", err)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := f.Commit(); err != nil {
+			return rep, err
+		}
+		rep.Commits++
+		waiting := f.Zombies()
+		if progress != nil {
+			progress(waiting)
+		}
+		if waiting == 0 {
+			break
+		}
+	}
+	if c, ok := f.st.(compacter); ok {
+		f.readMu.Lock() // compaction moves blobs; readers must not be mid-read
+		err := c.Compact()
+		f.readMu.Unlock()
+		if err != nil {
+			return rep, wrapIO("gc", "", err)
+		}
+		rep.Compacted = true
+	}
+	after, err := f.st.Usage(ctx)
+	if err != nil {
+		return rep, wrapIO("gc", "", err)
+	}
+	rep.Blobs, rep.Bytes = before.Blobs-after.Blobs, before.Bytes-after.Bytes
+	rep.BlobsAfter, rep.BytesAfter = after.Blobs, after.Bytes
+	return rep, nil
+}

@@ -202,7 +202,7 @@ func (f *FS) checkLocked(ctx context.Context, opt CheckOptions) (*CheckReport, e
 			c.problem(id, c.where[id], fmt.Sprintf("listed for deletion with count %d", got))
 		case c.zombies[id]:
 		case want == 0 && got == 0:
-			c.problem(id, "", "leaked: stored but referenced by nothing")
+			c.problem(id, "<unreferenced>", "leaked: stored but referenced by nothing")
 			c.rep.Leaked = append(c.rep.Leaked, id)
 		case want != got:
 			c.problem(id, c.where[id], fmt.Sprintf("stored count %d, recomputed %d", got, want))

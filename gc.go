@@ -47,10 +47,9 @@ func (f *FS) GC(ctx context.Context, progress func(waiting int64)) (GCReport, er
 		}
 	}
 	if c, ok := f.st.(compacter); ok {
-		f.readMu.Lock() // compaction moves blobs; readers must not be mid-read
-		err := c.Compact()
-		f.readMu.Unlock()
-		if err != nil {
+		// Compaction moves live blobs; the store keeps reads that race a
+		// move correct, so readers go on meanwhile.
+		if err := c.Compact(); err != nil {
 			return rep, wrapIO("gc", "", err)
 		}
 		rep.Compacted = true

@@ -86,7 +86,9 @@ func (f *FS) loadZombies() error {
 	return nil
 }
 
-// Zombies returns how many blobs wait to be deleted.
+// Zombies returns how many blobs are listed for deletion. Each may still
+// hold a subtree that is released when it is deleted, so this is a lower
+// bound of the work left; 0 means none is left.
 func (f *FS) Zombies() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/store"
@@ -22,37 +24,50 @@ import (
 // writes files, clones a directory tree, copies byte ranges at unaligned
 // offsets, deduplicates, snapshots, lists the snapshot with per-file stats,
 // and checks every result. It fails on the first result that is wrong.
+//
+// It runs on any store, by default the default local store, and can run
+// again and again on the same one: a demo volume left by an earlier run
+// (marked as the demo's by an extended attribute on its root) is deleted
+// first, with its snapshots. A volume of that name that the demo did not
+// create is left alone and the demo fails.
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	flags := newFlags("demo", stderr)
-	spec := flags.String("store", "mem:", "the store to run on (only mem: exists so far)")
+	spec := storeFlag(flags)
+	name := flags.String("volume", "demo", "the name of the volume the demo creates (and deletes first if an earlier demo left it)")
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
-	st, err := openStore(*spec)
+	st, where, err := openStore(*spec, mayCreate)
 	if err != nil {
 		return err
 	}
 	f, err := cowfs.Open(st, nil)
 	if err != nil {
 		st.Close()
-		return fmt.Errorf("open store %s: %w", *spec, err)
+		return fmt.Errorf("open store %s: %w", where, err)
 	}
-	d := &demo{f: f, st: st, out: stdout}
+	d := &demo{f: f, st: st, out: stdout, name: *name}
+	d.say("demo: store %s", where)
 	err = d.run()
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close: %w", cerr)
 	}
 	if err == nil {
 		d.say("")
-		d.say("demo: all checks passed")
+		d.say("demo: all checks passed; volume %q stays in the store", d.name)
 	}
 	return err
 }
+
+// demoMark is the extended attribute on the root of a volume the demo
+// created: only such a volume is deleted by a later run.
+const demoMark = "user.cowfs.demo"
 
 // demo holds the state of one demo run.
 type demo struct {
 	f    *cowfs.FS
 	st   store.Store
+	name string // of the demo's volume
 	v    *cowfs.Volume
 	out  io.Writer
 	step int
@@ -133,12 +148,56 @@ func (d *demo) commit() (int64, error) {
 
 func (d *demo) create() error {
 	d.heading("create a volume")
-	v, err := d.f.CreateVolume("demo")
+	if err := d.dropEarlier(); err != nil {
+		return err
+	}
+	v, err := d.f.CreateVolume(d.name)
 	if err != nil {
+		return err
+	}
+	if err := v.SetXattr("/", demoMark, []byte("created by cowfs demo"), 0); err != nil {
+		return err
+	}
+	if err := d.f.Commit(); err != nil {
 		return err
 	}
 	d.v = v
 	d.say("volume %q created", v.Name())
+	return nil
+}
+
+// dropEarlier deletes the volume an earlier demo left under the demo's
+// name, and refuses to touch a volume of that name the demo did not create.
+func (d *demo) dropEarlier() error {
+	names, err := d.f.Volumes()
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(names, d.name) {
+		return nil
+	}
+	v, err := d.f.Volume(d.name)
+	if err != nil {
+		return err
+	}
+	if _, err := v.GetXattr("/", demoMark); err != nil {
+		if errors.Is(err, syscall.ENODATA) {
+			return fmt.Errorf("volume %q exists and was not created by cowfs demo; leaving it alone (choose another name with --volume)", d.name)
+		}
+		return err
+	}
+	before, err := d.usage()
+	if err != nil {
+		return err
+	}
+	if err := d.f.DeleteVolume(d.name); err != nil {
+		return err
+	}
+	after, err := d.usage()
+	if err != nil {
+		return err
+	}
+	d.say("deleted volume %q left by an earlier demo, and its snapshots (%d bytes freed)", d.name, before.Bytes-after.Bytes)
 	return nil
 }
 
@@ -163,7 +222,12 @@ func (d *demo) writeFiles() error {
 		d.say("wrote %-22s %9d bytes", p, len(smallFiles[p]))
 	}
 	d.big = make([]byte, bigSize)
-	rand.NewChaCha8([32]byte{'c', 'o', 'w', 'f', 's'}).Read(d.big)
+	// Fresh bytes every run, so that the demo measures what writing new data
+	// costs even on a store that holds the data of earlier runs.
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], uint64(time.Now().UnixNano()))
+	copy(seed[8:], d.name)
+	rand.NewChaCha8(seed).Read(d.big)
 	if err := d.v.WriteFile("src/data/big.bin", d.big, 0o644); err != nil {
 		return err
 	}

@@ -8,21 +8,52 @@
 // Commands:
 //
 //	demo    run an end-to-end example on a store and check its results
+//	fsck    check every invariant of a store; --repair deletes leaked blobs
+//	scrub   read and verify every stored blob, referenced or not
+//	gc      delete every blob waiting for deletion and compact the store
 //	help    print this help
+//
+// # Stores
+//
+// Every command takes --store SPEC: a directory path, the durable local store
+// kept in that directory (created on first use by commands that write), or
+// "mem:", an in-memory store that nothing outlives. Without --store a command
+// uses the default local store, in the first of:
+//
+//	$COWFS_STORE
+//	$XDG_DATA_HOME/cowfs   (if XDG_DATA_HOME is set to an absolute path)
+//	$HOME/.local/share/cowfs
+//
+// The same rule holds for root. One process at a time may open a local
+// store; a second one fails at once with the store's "in use" error.
+//
+// # Output and exit status
+//
+// Commands print human-readable lines on stdout; fsck, scrub and gc print one
+// JSON object instead with --json (each command's -h lists its fields). When
+// stderr is a terminal and --json is not given, long operations draw a
+// one-line progress bar on stderr. The exit status is 0 on success, 1 when a
+// command ran and failed (a check found problems, the store is in use, ...),
+// with a line "cowfs CMD: FAILED: ..." on stderr, and 2 for a bad command
+// line.
 //
 // Each command lives in its own file as a function taking its arguments and
 // the output streams; main only dispatches.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/cowfs/cowfs/store"
+	"github.com/cowfs/cowfs/store/local"
 	"github.com/cowfs/cowfs/store/mem"
 )
 
@@ -43,7 +74,10 @@ type command struct {
 
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
-	{"demo", "[--store mem:]", "run an end-to-end example and verify it", runDemo},
+	{"demo", "[--store S] [--volume NAME]", "run an end-to-end example and verify it", runDemo},
+	{"fsck", "[--store S] [--json] [--repair]", "check every invariant of a store; --repair deletes leaked blobs", runFsck},
+	{"scrub", "[--store S] [--json]", "read and verify every stored blob, referenced or not", runScrub},
+	{"gc", "[--store S] [--json]", "delete every blob waiting for deletion, then compact", runGC},
 	{"help", "", "print this help", nil},
 }
 
@@ -101,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// usage prints the list of commands.
+// usage prints the list of commands and where the default store lives.
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "cowfs is a copy-on-write file server.")
 	fmt.Fprintln(w)
@@ -113,7 +147,21 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, c := range commands {
 		synopsis := strings.TrimSpace(c.name + " " + c.args)
-		fmt.Fprintf(w, "\t%-22s %s\n", synopsis, c.summary)
+		fmt.Fprintf(w, "\t%-42s %s\n", synopsis, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Stores (--store S):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "\tDIR    the local store in directory DIR (durable; one process at a time)")
+	fmt.Fprintln(w, "\tmem:   an in-memory store; nothing outlives the command")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Without --store, commands use the default local store, in the first of")
+	fmt.Fprintln(w, "$COWFS_STORE, $XDG_DATA_HOME/cowfs (if XDG_DATA_HOME is set) and")
+	fmt.Fprintln(w, "$HOME/.local/share/cowfs; the same for root.")
+	if dir, err := defaultStoreDir(os.Getenv); err == nil {
+		fmt.Fprintf(w, "Here that is %s.\n", dir)
+	} else {
+		fmt.Fprintf(w, "Here there is none: %v.\n", err)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'cowfs <command> -h' for a command's flags.")
@@ -141,16 +189,109 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// openStore opens the store a --store flag names. Only the in-memory store
-// exists so far: "mem:" (nothing persists past the process).
-func openStore(spec string) (store.Store, error) {
-	kind, _, _ := strings.Cut(spec, ":")
-	switch kind {
-	case "mem":
-		if spec != "mem:" && spec != "mem" {
-			return nil, usageErrorf("the mem store takes no location, got %q", spec)
-		}
-		return mem.New(), nil
+// storeFlag defines the --store flag every command takes.
+func storeFlag(fs *flag.FlagSet) *string {
+	return fs.String("store", "", "the store: a directory (the local store kept there) or mem: (in memory);\n"+
+		"default $COWFS_STORE, else $XDG_DATA_HOME/cowfs, else $HOME/.local/share/cowfs")
+}
+
+// defaultStoreDir returns the directory of the default local store:
+// $COWFS_STORE, else $XDG_DATA_HOME/cowfs, else $HOME/.local/share/cowfs.
+// An XDG_DATA_HOME that is not an absolute path is ignored, as the XDG base
+// directory specification asks. getenv is os.Getenv outside tests.
+func defaultStoreDir(getenv func(string) string) (string, error) {
+	if dir := getenv("COWFS_STORE"); dir != "" {
+		return dir, nil
 	}
-	return nil, usageErrorf("unknown store %q (supported: mem:)", spec)
+	if xdg := getenv("XDG_DATA_HOME"); xdg != "" && filepath.IsAbs(xdg) {
+		return filepath.Join(xdg, "cowfs"), nil
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "share", "cowfs"), nil
+	}
+	return "", errors.New("no default store: set --store, $COWFS_STORE, $XDG_DATA_HOME or $HOME")
+}
+
+// storeMode says whether openStore may create a local store that does not
+// exist yet.
+type storeMode int
+
+const (
+	mayCreate storeMode = iota // commands that write (demo)
+	mustExist                  // commands that inspect or maintain (fsck, scrub, gc)
+)
+
+// openStore opens the store a --store flag names and returns it with the
+// name to show for it: "mem:" (the in-memory store; nothing persists past
+// the process) or a directory path (the local store kept there). An empty
+// spec is the default local store (defaultStoreDir). A spec that looks like
+// "kind:..." with a kind other than mem is refused as an unknown store; a
+// relative directory whose name has a colon can be given as ./NAME.
+//
+// A local store is opened exclusively: if another process holds it, the
+// store's error (wrapping local.ErrInUse, naming the directory and the pid)
+// is returned as it is.
+func openStore(spec string, mode storeMode) (store.Store, string, error) {
+	if spec == "" {
+		dir, err := defaultStoreDir(os.Getenv)
+		if err != nil {
+			return nil, "", err
+		}
+		return openLocal(dir, mode)
+	}
+	if kind, _, ok := strings.Cut(spec, ":"); ok && isStoreKind(kind) {
+		switch kind {
+		case "mem":
+			if spec != "mem:" {
+				return nil, "", usageErrorf("the mem store takes no location, got %q", spec)
+			}
+			return mem.New(), "mem:", nil
+		}
+		return nil, "", usageErrorf("unknown store %q (a store is a directory or mem:)", spec)
+	}
+	return openLocal(spec, mode)
+}
+
+// isStoreKind reports whether s could name a kind of store ("mem", "s3"):
+// letters and digits, starting with a letter, and not a Windows-like drive
+// letter or anything with a path separator.
+func isStoreKind(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && r >= '0' && r <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// openLocal opens the local store in dir.
+func openLocal(dir string, mode storeMode) (store.Store, string, error) {
+	if mode == mustExist {
+		fi, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil, dir, fmt.Errorf("no store at %s (a command that writes, such as cowfs demo, creates one)", dir)
+		case err != nil:
+			return nil, dir, err
+		case !fi.IsDir():
+			return nil, dir, fmt.Errorf("store %s is not a directory", dir)
+		}
+	}
+	st, err := local.Open(dir, nil)
+	if err != nil {
+		return nil, dir, err
+	}
+	return st, dir, nil
+}
+
+// commandContext returns a context that ends when the process is
+// interrupted, so a long check stops cleanly (its progress bar cleared).
+func commandContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
 }

@@ -33,9 +33,10 @@
 //	roots     root name -> ID
 //
 // "live" is the number of bytes (headers included) of the segment's indexed
-// blobs; "end" is the highest end of any record ever indexed in it. A store
-// whose meta names another format or a version this package does not know
-// is refused (ErrFormat).
+// blobs; "end" is the highest end of any record ever indexed in it. The
+// extents bucket lets a compaction find a segment's live blobs without
+// scanning the whole index. A store whose meta names another format or a
+// version this package does not know is refused (ErrFormat).
 //
 // # Durability and crash safety
 //
@@ -74,13 +75,23 @@
 //   - A new index is built as index.db.tmp and renamed into place, so an
 //     index.db always holds a complete, formatted index.
 //
+// If an fsync fails, the page cache may have dropped the bytes it was to
+// write, so the store stops taking writes (Put, Commit, Compact fail) until
+// it is reopened; reads go on.
+//
+// # Damage
+//
 // Every Get, GetRange and Verify reads the whole blob and checks its BLAKE3-256
 // against the ID before returning a byte; a mismatch, a short segment file or
 // a missing one is an error wrapping store.ErrCorrupt that names the blob and
-// the segment file. Before bbolt maps index.db, Open checks that the file is
-// as long as its newest valid meta page requires, so a truncated index is a
-// clear error rather than a fault. Faults and panics from the index are turned
-// into errors.
+// the segment file. Such a store still opens: the other blobs, every count
+// and every root are intact, and Verify lists the damaged blobs. Before bbolt
+// maps index.db, Open checks that the file is as long as its newest valid
+// meta page requires, so a truncated index is a clear error rather than a
+// fault; a malformed index entry is an error wrapping store.ErrCorrupt, and
+// faults and panics inside bbolt are turned into such errors (bbolt does not
+// checksum its data pages, so damage inside them is found only where it
+// breaks the structure).
 //
 // # Concurrency
 //

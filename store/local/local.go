@@ -58,12 +58,12 @@ type Store struct {
 
 	mu      sync.RWMutex
 	closed  bool
-	failed  error                        // set when the store can no longer write safely
-	pending map[store.ID]*pendingBlob    // written, not yet indexed
-	pendSz  int64                        // sum of pending blob sizes
-	segs    map[uint32]*segment          // every segment file the store uses
-	cur     *segment                     // where appends go; nil until needed
-	maxSeg  uint32                       // highest segment number used
+	pending map[store.ID]*pendingBlob // written, not yet indexed
+	segs    map[uint32]*segment       // every segment file the store uses
+	cur     *segment                  // where appends go; nil until needed
+	maxSeg  uint32                    // highest segment number used
+
+	failed atomic.Pointer[error] // set when the store can no longer write safely
 
 	dirGen    atomic.Uint64 // segment files created; guarded writes under appendMu
 	dirSynced uint64        // dirGen at the last sync of the segments directory; commitMu
@@ -101,7 +101,7 @@ func Open(dir string, opt *Options) (*Store, error) {
 	if s.opt.SegmentSize <= 0 {
 		s.opt.SegmentSize = DefaultSegmentSize
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("local: create store: %w", err)
 	}
 	// Refuse a foreign directory before creating anything in it.
@@ -120,6 +120,7 @@ func Open(dir string, opt *Options) (*Store, error) {
 		for _, g := range s.segs {
 			g.close()
 		}
+		holdDir(dir, false)
 		_ = s.lock.Close()
 		return nil, err
 	}
@@ -154,13 +155,14 @@ func (s *Store) open() error {
 
 var errClosed = fmt.Errorf("local: %w", store.ErrClosed)
 
-// usable reports whether the store may be used; the caller holds s.mu.
+// usable reports whether the store may be used (for writing, if write);
+// the caller holds s.mu.
 func (s *Store) usable(write bool) error {
 	if s.closed {
 		return errClosed
 	}
-	if write && s.failed != nil {
-		return fmt.Errorf("local: store %s must be reopened after an earlier failure: %w", s.dir, s.failed)
+	if f := s.failed.Load(); write && f != nil {
+		return fmt.Errorf("local: store %s must be reopened after an earlier failure: %w", s.dir, *f)
 	}
 	return nil
 }
@@ -169,11 +171,7 @@ func (s *Store) usable(write bool) error {
 // until it is reopened. Used when the disk may no longer hold what the
 // process believes (a failed fsync).
 func (s *Store) fail(err error) {
-	s.mu.Lock()
-	if s.failed == nil {
-		s.failed = err
-	}
-	s.mu.Unlock()
+	s.failed.CompareAndSwap(nil, &err)
 }
 
 // Close releases the store: it stops background compaction, closes every
@@ -193,6 +191,10 @@ func (s *Store) Close() error {
 		return errClosed
 	}
 	s.closed = true
+	// Give back the space of pending blobs: nothing will ever name them.
+	for _, p := range s.pending {
+		p.seg.punch(p.off-blobHeaderSize, blobHeaderSize+p.size)
+	}
 	var errs []error
 	for _, num := range slices.Sorted(maps.Keys(s.segs)) {
 		if err := s.segs[num].closeErr(); err != nil {
@@ -202,9 +204,35 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("local: close %s: %w", indexName, err))
 	}
+	holdDir(s.dir, false)
 	if err := s.lock.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("local: unlock: %w", err))
 	}
 	s.pending, s.segs, s.cur = nil, nil, nil
 	return errors.Join(errs...)
+}
+
+// mkdirDurable creates dir and any missing parents, and fsyncs the parent of
+// each directory it creates, so that a store created and committed to is not
+// lost with a directory entry after a power cut.
+func mkdirDurable(dir string) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,19 +18,33 @@ const lockName = "LOCK"
 // lockDir takes the exclusive lock of the store in dir and writes this
 // process's pid into the lock file. The lock lasts until the returned file is
 // closed, or the process dies.
+//
+// A child this process forks holds a copy of the lock's descriptor until it
+// execs (close-on-exec acts only then), so right after Close the lock can
+// still look held, by this very pid. When no store of this process holds dir,
+// such a lock is that brief window, and lockDir waits it out (up to a second).
 func lockDir(dir string) (*os.File, error) {
 	path := filepath.Join(dir, lockName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("local: lock store: %w", err)
 	}
-	if err := flock(f); err != nil {
-		_ = f.Close()
+	for wait := time.Millisecond; ; wait *= 2 {
+		err := flock(f)
+		if err == nil {
+			break
+		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
+			_ = f.Close()
 			return nil, fmt.Errorf("local: lock store %s: %w", dir, err)
 		}
-		return nil, inUse(dir, path)
+		if wait > time.Second || !heldByForkedChild(dir, path) {
+			_ = f.Close()
+			return nil, inUse(dir, path)
+		}
+		time.Sleep(wait)
 	}
+	holdDir(dir, true)
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt(pid, 0) // the pid is for messages only
@@ -55,6 +71,44 @@ func flock(f *os.File) error {
 		return err
 	}
 	return ferr
+}
+
+// openDirs are the store directories this process holds open.
+var openDirs = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// holdDir records that this process holds dir (held false: no longer).
+func holdDir(dir string, held bool) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	openDirs.Lock()
+	defer openDirs.Unlock()
+	if held {
+		openDirs.m[abs] = true
+	} else {
+		delete(openDirs.m, abs)
+	}
+}
+
+// heldByForkedChild reports whether the lock on dir names this process but
+// no store of this process holds dir: a forked child's copy of a closed lock.
+func heldByForkedChild(dir, path string) bool {
+	b, _ := os.ReadFile(path)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid != os.Getpid() {
+		return false
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	openDirs.Lock()
+	defer openDirs.Unlock()
+	return !openDirs.m[abs]
 }
 
 // inUse describes who holds the lock at path, as well as it can tell.

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/cowfs/cowfs"
+)
+
+// gcFields documents the JSON object of gc.
+const gcFields = `With --json, stdout holds one JSON object:
+
+  store        the store collected: its directory, or "mem:"
+  freed_blobs  blobs deleted
+  freed_bytes  bytes of the blobs deleted
+  commits      commits made to work through the blobs waiting for deletion
+  compacted    true if the store compacted its files (the local store does)
+  blobs_after  blobs the store holds now
+  bytes_after  bytes the store holds now`
+
+// gcJSON is the JSON object gc prints.
+type gcJSON struct {
+	Store      string `json:"store"`
+	FreedBlobs int64  `json:"freed_blobs"`
+	FreedBytes int64  `json:"freed_bytes"`
+	Commits    int    `json:"commits"`
+	Compacted  bool   `json:"compacted"`
+	BlobsAfter int64  `json:"blobs_after"`
+	BytesAfter int64  `json:"bytes_after"`
+}
+
+// runGC is `cowfs gc`: delete every blob waiting for deletion (a commit
+// deletes at most a budget of blobs; deleting a large volume leaves the rest
+// waiting), then let the store compact its files.
+func runGC(args []string, stdout, stderr io.Writer) (err error) {
+	flags := newFlags("gc", stderr)
+	spec := storeFlag(flags)
+	asJSON := flags.Bool("json", false, "print one JSON object (fields below) instead of lines")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: cowfs gc [--store S] [--json]\n\n"+
+			"gc commits until no blob waits for deletion (a commit deletes a bounded\n"+
+			"number of blobs; the rest of a large deletion waits in a list), then lets\n"+
+			"the store give back the space of deleted blobs (the local store compacts\n"+
+			"its segment files). It prints what it freed.\n\nFlags:\n")
+		flags.PrintDefaults()
+		fmt.Fprintf(stderr, "\n%s\n", gcFields)
+	}
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	st, where, err := openStore(*spec, mustExist)
+	if err != nil {
+		return err
+	}
+	f, err := cowfs.Open(st, nil)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("open store %s: %w", where, err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close store %s: %w", where, cerr)
+		}
+	}()
+	ctx, cancel := commandContext()
+	defer cancel()
+
+	bar := newProgress(stderr, "gc", "blobs deleted", *asJSON)
+	total := f.Zombies()
+	_, compacts := st.(interface{ Compact() error })
+	rep, err := f.GC(ctx, func(waiting int64) {
+		total = max(total, waiting)
+		switch {
+		case waiting > 0:
+			bar.Update(total-waiting, total)
+		case compacts:
+			bar.Note("compacting the store")
+		}
+	})
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("gc of store %s: %w", where, err)
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(gcJSON{Store: where, FreedBlobs: rep.Blobs, FreedBytes: rep.Bytes, Commits: rep.Commits,
+			Compacted: rep.Compacted, BlobsAfter: rep.BlobsAfter, BytesAfter: rep.BytesAfter}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	fmt.Fprintf(stdout, "gc: store %s: freed %d %s, %d bytes, in %d %s\n", where,
+		rep.Blobs, plural(rep.Blobs, "blob", "blobs"), rep.Bytes, rep.Commits, plural(int64(rep.Commits), "commit", "commits"))
+	if rep.Compacted {
+		fmt.Fprintln(stdout, "gc: the store compacted its files")
+	} else {
+		fmt.Fprintln(stdout, "gc: the store has no files to compact")
+	}
+	fmt.Fprintf(stdout, "gc: the store now holds %d %s, %d bytes\n", rep.BlobsAfter, plural(rep.BlobsAfter, "blob", "blobs"), rep.BytesAfter)
+	return nil
+}

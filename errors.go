@@ -73,8 +73,9 @@ func errorf(op, path string, errno syscall.Errno, cause error) *Error {
 	return &Error{Op: op, Path: path, Errno: errno, Err: cause}
 }
 
-// wrapIO turns a failure of the store or of decoding into an Error: EIO for
-// corruption and I/O, keeping an existing cowfs Error as it is.
+// wrapIO turns a failure of the store or of decoding into an Error: ENOSPC
+// when the store's disk is full, EIO for corruption and other I/O failures,
+// keeping an existing cowfs Error as it is.
 func wrapIO(op, path string, err error) error {
 	if err == nil {
 		return nil
@@ -84,8 +85,13 @@ func wrapIO(op, path string, err error) error {
 		return err
 	}
 	errno := syscall.EIO
-	if errors.Is(err, store.ErrClosed) {
+	switch {
+	case errors.Is(err, store.ErrClosed):
 		errno = syscall.EBADF
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		errno = syscall.ENOSPC // the store's disk is full: not an I/O error
+	case errors.Is(err, syscall.EROFS):
+		errno = syscall.EROFS
 	}
 	return errorf(op, path, errno, err)
 }

@@ -53,9 +53,9 @@ type Options struct {
 	// so deleting a huge file or snapshot never stalls a commit.
 	ReleaseBudget int
 	// CommitInterval, if positive, commits in the background this often, so
-	// written data becomes durable without an explicit Sync (the cowfs
-	// command uses 5 seconds). An error of a background commit is kept and
-	// returned by the next Commit, Sync or Close.
+	// written data becomes durable without an explicit Sync; a long-running
+	// server should set a few seconds. An error of a background commit is
+	// kept and returned by the next Commit, Sync or Close.
 	CommitInterval time.Duration
 }
 

@@ -37,14 +37,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
-	st, where, err := openStore(*spec, mayCreate)
+	f, st, where, err := openFS(*spec, mayCreate)
 	if err != nil {
 		return err
-	}
-	f, err := cowfs.Open(st, nil)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("open store %s: %w", where, err)
 	}
 	d := &demo{f: f, st: st, out: stdout, name: *name}
 	d.say("demo: store %s", where)

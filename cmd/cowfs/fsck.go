@@ -131,20 +131,11 @@ func toCheckJSON(rep *cowfs.CheckReport) checkJSON {
 
 // runCheck runs fsck (all false) or scrub (all true) and reports.
 func runCheck(name, spec string, asJSON, repair, all bool, stdout, stderr io.Writer) (err error) {
-	st, where, err := openStore(spec, mustExist)
+	f, _, where, err := openFS(spec, mustExist)
 	if err != nil {
 		return err
 	}
-	f, err := cowfs.Open(st, nil)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("open store %s: %w", where, err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close store %s: %w", where, cerr)
-		}
-	}()
+	defer closeFS(f, where, &err)
 	ctx, cancel := commandContext()
 	defer cancel()
 

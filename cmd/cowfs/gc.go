@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/cowfs/cowfs"
 )
 
 // gcFields documents the JSON object of gc.
@@ -49,20 +48,11 @@ func runGC(args []string, stdout, stderr io.Writer) (err error) {
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
-	st, where, err := openStore(*spec, mustExist)
+	f, st, where, err := openFS(*spec, mustExist)
 	if err != nil {
 		return err
 	}
-	f, err := cowfs.Open(st, nil)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("open store %s: %w", where, err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close store %s: %w", where, cerr)
-		}
-	}()
+	defer closeFS(f, where, &err)
 	ctx, cancel := commandContext()
 	defer cancel()
 

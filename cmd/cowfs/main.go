@@ -46,6 +46,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/cowfs/cowfs"
 	"io"
 	"os"
 	"os/signal"
@@ -294,4 +295,26 @@ func openLocal(dir string, mode storeMode) (store.Store, string, error) {
 // interrupted, so a long check stops cleanly (its progress bar cleared).
 func commandContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+// openFS opens the store spec names and an FS on it. The caller closes the
+// FS (which closes the store), for example with closeFS.
+func openFS(spec string, mode storeMode) (f *cowfs.FS, st store.Store, where string, err error) {
+	st, where, err = openStore(spec, mode)
+	if err != nil {
+		return nil, nil, where, err
+	}
+	f, err = cowfs.Open(st, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, where, fmt.Errorf("open store %s: %w", where, err)
+	}
+	return f, st, where, nil
+}
+
+// closeFS closes f and, if *err is nil, reports a failure to close in it.
+func closeFS(f *cowfs.FS, where string, err *error) {
+	if cerr := f.Close(); *err == nil && cerr != nil {
+		*err = fmt.Errorf("close store %s: %w", where, cerr)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-
 )
 
 // gcFields documents the JSON object of gc.

@@ -80,6 +80,7 @@ type FS struct {
 	fresh  map[store.ID]bool  // blobs put since the last commit
 	zq     btree.Ref[zombie]  // committed zombie list
 	zqID   store.ID           // its root's ID (zero: empty)
+	zqErr  error              // the list could not be read (see loadZombies)
 	bgErr  error              // a background commit's failure, not yet reported
 	closed bool
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cowfs/cowfs/internal/btree"
 	"github.com/cowfs/cowfs/store"
@@ -75,7 +76,11 @@ func (f *FS) loadZombies() error {
 	}
 	n, err := f.zombies.Load(id)
 	if err != nil {
-		return fmt.Errorf("zombie list: %w", err)
+		// An unreadable list must not keep the FS (and fsck) from opening:
+		// leave its root alone and delete without a budget meanwhile, so
+		// nothing new needs the list. The checker reports the blob.
+		f.zq, f.zqID, f.zqErr = btree.Ref[zombie]{}, id, fmt.Errorf("zombie list: %w", err)
+		return nil
 	}
 	count := int64(len(n.Items))
 	for _, k := range n.Kids {
@@ -123,6 +128,10 @@ func (c *commit) resurrect(id store.ID) (z zombie, listed bool, err error) {
 // popZombies takes up to the budget's worth of zombies off the list and
 // queues them for deletion.
 func (c *commit) popZombies() error {
+	if c.f.zqErr != nil {
+		c.budget = math.MaxInt // see loadZombies
+		return nil
+	}
 	n := min(int64(c.budget), c.zq.Count)
 	if n <= 0 {
 		return nil
@@ -145,7 +154,7 @@ func (c *commit) popZombies() error {
 
 // saveZombies materializes the new zombie tree and swaps its root.
 func (c *commit) saveZombies() error {
-	if !c.zqChanged {
+	if !c.zqChanged || c.f.zqErr != nil {
 		return nil
 	}
 	var id store.ID

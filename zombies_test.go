@@ -119,3 +119,53 @@ func TestGC(t *testing.T) {
 	}
 	mustCheck(t, f)
 }
+
+// TestUnreadableZombieList: a corrupt zombie list does not keep the FS from
+// opening; commits go on (deleting without a budget), and the checker names
+// the corrupt blob.
+func TestUnreadableZombieList(t *testing.T) {
+	st := &corrupting{Store: mem.New()}
+	f, _ := Open(st, &Options{ReleaseBudget: 2})
+	v, _ := f.CreateVolume("main")
+	v.WriteFile("big", randBytes(12, 3<<20), 0o644)
+	f.Commit()
+	v.Remove("big")
+	f.Commit()
+	if f.Zombies() == 0 {
+		t.Fatal("expected zombies")
+	}
+	root, err := st.GetRoot(context.Background(), zombieRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.bad = root
+	f2, err := Open(st, &Options{ReleaseBudget: 2})
+	if err != nil {
+		t.Fatalf("Open with a corrupt zombie list: %v", err)
+	}
+	v2, err := f2.Volume("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(13, 1<<20)
+	if err := v2.WriteFile("new", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := v2.Remove("new"); err != nil { // more than the budget goes at once
+		t.Fatal(err)
+	}
+	if err := f2.Commit(); err != nil {
+		t.Fatalf("commit with a corrupt zombie list: %v", err)
+	}
+	rep, err := f2.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for _, p := range rep.Problems {
+		named = named || p.Blob == root
+	}
+	if !named {
+		t.Fatalf("the checker did not name the corrupt zombie list %s: %v", root.Short(), rep.Err())
+	}
+}

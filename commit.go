@@ -331,6 +331,7 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		changed = append(changed, done{v, id})
 	}
 	if len(c.swaps) == 0 && len(f.fresh) == 0 && f.zq.Empty() {
+		f.evictLocked()
 		return nil
 	}
 	if err := c.run(); err != nil {
@@ -340,5 +341,13 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		d.v.committed = d.id
 		d.v.clearDirty()
 	}
+	f.evictLocked()
 	return nil
+}
+
+// evictLocked drops the inodes no volume needs loaded (Volume.evictLocked).
+func (f *FS) evictLocked() {
+	for _, v := range f.vols {
+		v.evictLocked()
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +323,59 @@ func TestBackgroundCommit(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// loadedInodes counts the inodes a volume holds in memory.
+func loadedInodes(v *Volume) int {
+	var count func(x *inode) int
+	count = func(x *inode) int {
+		n := 1
+		for _, k := range x.kids {
+			n += count(k)
+		}
+		return n
+	}
+	return count(v.root) + len(v.links)
+}
+
+// TestInodeEviction: after touching 3,000 files with MaxInodes 100, a commit
+// leaves only what is in use loaded; files still read back, an open file's
+// inode stays, and inode numbers do not change across eviction.
+func TestInodeEviction(t *testing.T) {
+	st := mem.New()
+	f, _ := Open(st, &Options{MaxInodes: 100})
+	v, _ := f.CreateVolume("main")
+	v.Mkdir("d", 0o755)
+	for i := 0; i < 3000; i++ {
+		if err := v.WriteFile("d/f"+strconv.Itoa(i), []byte(strconv.Itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.Link("d/f1", "d/link")
+	held, _ := v.OpenFile("d/f7", os.O_RDWR, 0)
+	held.WriteAt([]byte("77"), 0)
+	inoBefore := ino(t, v, "d/f9")
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := loadedInodes(v); n > 10 {
+		t.Fatalf("%d inodes still loaded after a commit with MaxInodes 100", n)
+	}
+	if got := ino(t, v, "d/f9"); got != inoBefore {
+		t.Fatalf("inode number changed across eviction: %#x, was %#x", got, inoBefore)
+	}
+	for _, i := range []int{0, 9, 2999} {
+		if got, err := v.ReadFile("d/f" + strconv.Itoa(i)); err != nil || string(got) != strconv.Itoa(i) {
+			t.Fatalf("d/f%d after eviction: %q, %v", i, got, err)
+		}
+	}
+	if got, _ := v.ReadFile("d/link"); string(got) != "1" {
+		t.Fatalf("hard link after eviction: %q", got)
+	}
+	held.WriteAt([]byte("7"), 2)
+	held.Close()
+	if got, _ := v.ReadFile("d/f7"); string(got) != "777" {
+		t.Fatalf("file written through a handle held across eviction: %q", got)
+	}
+	mustCheck(t, f)
 }

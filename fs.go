@@ -57,6 +57,9 @@ type Options struct {
 	// server should set a few seconds. An error of a background commit is
 	// kept and returned by the next Commit, Sync or Close.
 	CommitInterval time.Duration
+	// MaxInodes is how many inodes a volume loads before the next commit
+	// drops those not in use (default 100,000). Only memory depends on it.
+	MaxInodes int
 }
 
 // FS is an opened store holding volumes.
@@ -103,6 +106,9 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	}
 	if f.opt.ReleaseBudget <= 0 {
 		f.opt.ReleaseBudget = 100_000
+	}
+	if f.opt.MaxInodes <= 0 {
+		f.opt.MaxInodes = 100_000
 	}
 	f.nodes = cache.New[any](f.opt.CacheBytes / 4)
 	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)

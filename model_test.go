@@ -201,6 +201,9 @@ func newMdl(t *rapid.T) *mdl {
 	case 1:
 		m.opt.CacheBytes = 4 << 10 // almost nothing stays cached
 	}
+	if mdlIntn(3).Draw(t, "smallInodeCache") == 0 {
+		m.opt.MaxInodes = 4 // nearly every commit drops the clean inodes
+	}
 	if mdlIntn(3).Draw(t, "smallReleaseBudget") == 0 {
 		m.opt.ReleaseBudget = 3 // most deletions wait as zombies (zombies.go)
 	}

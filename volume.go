@@ -54,6 +54,7 @@ type Volume struct {
 	dropKeys   []sideKey         // side-table entries to delete at commit
 	scopeCache map[[2]uint64]uint64
 	opens      int // open Files
+	loaded     int // inodes loaded since the last eviction
 }
 
 // sideKey names an entry of the link or orphan table.
@@ -332,7 +333,45 @@ func (x *inode) adopt(e dirtree.Entry) (*inode, error) {
 		x.kids = map[string]*inode{}
 	}
 	x.kids[e.Name] = k
+	v.loaded++
 	return k, nil
+}
+
+// keep reports whether x holds something its entry in the tree lacks, or is
+// in use: such an inode must stay loaded.
+func (x *inode) keep() bool {
+	return x.dirty || x.opens > 0 || x.wbuf != nil || x.pending > 0 || len(x.dirtyKids) > 0
+}
+
+// evict drops the loaded inodes below x that need not stay loaded (see
+// keep), and reports whether x itself must stay. Dropped inodes are loaded
+// again from the tree when next looked up.
+func (x *inode) evict() bool {
+	stay := x.keep()
+	for name, k := range x.kids {
+		if k.evict() {
+			stay = true
+		} else {
+			delete(x.kids, name)
+		}
+	}
+	return stay
+}
+
+// evictLocked drops clean inodes once more than Options.MaxInodes were
+// loaded since the last time, so memory follows what is in use, not what
+// was ever looked at. It runs after a commit, when most inodes are clean.
+func (v *Volume) evictLocked() {
+	if v.loaded <= v.f.opt.MaxInodes {
+		return
+	}
+	v.root.evict()
+	for id, x := range v.links {
+		if !x.keep() && !v.dirtySide[x] {
+			delete(v.links, id)
+		}
+	}
+	v.loaded = 0
 }
 
 // linkInode returns the loaded hard-linked inode id.
@@ -348,6 +387,7 @@ func (v *Volume) linkInode(id uint64) (*inode, error) {
 		return nil, corrupt("link %d has a name but no inode", id)
 	}
 	x := &inode{v: v, ent: e, linkID: id}
+	v.loaded++
 	v.links[id] = x
 	return x, nil
 }

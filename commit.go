@@ -176,6 +176,13 @@ func (c *commit) remove(ch btree.Child) error {
 	return node.Children(func(k btree.Child) error { c.release(k.ID, k.Raw); return nil })
 }
 
+// uncounted reports whether id is stored, counted by nothing once this batch
+// applies, and not yet being deleted.
+func (c *commit) uncounted(id store.ID) (bool, error) {
+	n, exists, err := c.count(id)
+	return exists && n == 0 && !c.deleted[id], err
+}
+
 // run finishes the cascade, deletes unreferenced fresh blobs and applies the
 // batch. The caller holds f.mu, and every volume's in-memory trees must be
 // materialized in c or already committed: a fresh blob that no commit
@@ -185,11 +192,9 @@ func (c *commit) run() error {
 		return err
 	}
 	for _, z := range c.dead {
-		n, exists, err := c.count(z.ID)
-		if err != nil {
+		if gone, err := c.uncounted(z.ID); err != nil {
 			return err
-		}
-		if exists && n == 0 && !c.deleted[z.ID] {
+		} else if gone {
 			if err := c.remove(z); err != nil {
 				return err
 			}
@@ -202,11 +207,9 @@ func (c *commit) run() error {
 	// leaves the list first. Only after the zombie list itself is saved do
 	// we know what is unreferenced: its nodes may be fresh too.
 	for id := range c.f.fresh {
-		n, exists, err := c.count(id)
-		if err != nil {
+		if gone, err := c.uncounted(id); err != nil {
 			return err
-		}
-		if exists && n == 0 && !c.deleted[id] {
+		} else if gone {
 			z, listed, err := c.resurrect(id)
 			if err != nil {
 				return err
@@ -226,11 +229,9 @@ func (c *commit) run() error {
 		return err
 	}
 	for id := range c.f.fresh {
-		n, exists, err := c.count(id)
-		if err != nil {
+		if gone, err := c.uncounted(id); err != nil {
 			return err
-		}
-		if exists && n == 0 && !c.deleted[id] {
+		} else if gone {
 			c.deleted[id] = true
 			c.del = append(c.del, id)
 		}

@@ -72,21 +72,7 @@ func (s *Store) compact(explicit bool) error {
 	if err != nil {
 		return err
 	}
-	recs := make(map[uint32]segRec)
-	err = s.view(func(_ *bolt.Tx, bs buckets) error {
-		return bs.segments.ForEach(func(k, v []byte) error {
-			if len(k) != 4 {
-				return s.corruptIndex(fmt.Errorf("segment key %x", k))
-			}
-			num := binary.BigEndian.Uint32(k)
-			r, err := decodeSegRec(num, v)
-			if err != nil {
-				return s.corruptIndex(err)
-			}
-			recs[num] = r
-			return nil
-		})
-	})
+	recs, err := s.allSegRecs()
 	if err != nil {
 		return err
 	}

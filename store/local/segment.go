@@ -208,10 +208,8 @@ func control(f *os.File, fn func(fd int) error) error {
 	return ferr
 }
 
-// loadSegments opens every segment the index knows, deletes segment files
-// it does not know, truncates each known file to its last indexed end, and
-// picks the segment appends go to.
-func (s *Store) loadSegments() error {
+// allSegRecs reads every segment's record from the index.
+func (s *Store) allSegRecs() (map[uint32]segRec, error) {
 	recs := make(map[uint32]segRec)
 	err := s.view(func(_ *bolt.Tx, bs buckets) error {
 		return bs.segments.ForEach(func(k, v []byte) error {
@@ -227,6 +225,14 @@ func (s *Store) loadSegments() error {
 			return nil
 		})
 	})
+	return recs, err
+}
+
+// loadSegments opens every segment the index knows, deletes segment files
+// it does not know, truncates each known file to its last indexed end, and
+// picks the segment appends go to.
+func (s *Store) loadSegments() error {
+	recs, err := s.allSegRecs()
 	if err != nil {
 		return err
 	}

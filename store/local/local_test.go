@@ -1410,17 +1410,23 @@ func TestReadRaces(t *testing.T) {
 	s := openStore(t, t.TempDir(), &Options{SegmentSize: 256 << 10, NoAutoCompact: true})
 	defer closeStore(t, s)
 	st := fill(t, s, rng, 40, 64<<10) // several segments
-	// keep must not be in the current segment, which Compact leaves alone.
+	// keep must not be in the current segment, which Compact leaves alone,
+	// and victim not in keep's, whose live bytes must drop below the
+	// compaction threshold.
 	var keep, victim store.ID
+	seg := map[store.ID]*segment{}
 	for id := range st.refs {
 		l, err := s.lookup(id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch {
-		case keep.IsZero() && l.seg != s.cur:
-			keep = id
-		case victim.IsZero() && len(st.data[id]) > 32<<10:
+		seg[id] = l.seg
+		if keep.IsZero() && l.seg != s.cur && len(st.data[id]) < 16<<10 {
+			keep = id // small: alone it leaves its segment mostly dead
+		}
+	}
+	for id := range st.refs {
+		if victim.IsZero() && id != keep && seg[id] != seg[keep] && len(st.data[id]) > 32<<10 {
 			victim = id
 		}
 	}

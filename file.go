@@ -390,6 +390,36 @@ func (f *File) Truncate(size int64) error {
 	return nil
 }
 
+// Chmod changes the permission bits, as fchmod(2): it works on a file
+// that was removed while open.
+func (f *File) Chmod(mode uint32) error { return f.setattr("chmod", chmodInode(mode)) }
+
+// Chown changes the owner and group, as fchown(2); -1 leaves one unchanged.
+func (f *File) Chown(uid, gid int) error { return f.setattr("chown", chownInode(uid, gid)) }
+
+// Chtimes sets the access and modification times, as futimens(2); a zero
+// time leaves one unchanged.
+func (f *File) Chtimes(atime, mtime time.Time) error {
+	return f.setattr("chtimes", chtimesInode(atime, mtime))
+}
+
+// setattr applies change to the open file's inode and updates its ctime.
+func (f *File) setattr(op string, change func(*inode) error) error {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	if f.closed {
+		return errorf(op, f.name, syscall.EBADF, os.ErrClosed)
+	}
+	if err := f.v.writable(op, f.name); err != nil {
+		return err
+	}
+	if err := change(f.x); err != nil {
+		return wrapIO(op, f.name, err)
+	}
+	f.x.stamp(false)
+	return nil
+}
+
 // Seek whence values beyond io.SeekEnd, as in lseek(2).
 const (
 	SeekData = 3 // next offset holding data

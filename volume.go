@@ -786,10 +786,14 @@ func (v *Volume) addLinks(dir *inode, delta int64) {
 
 // Chmod changes the permission bits.
 func (v *Volume) Chmod(p string, mode uint32) error {
-	return v.setattr("chmod", p, true, func(x *inode) error {
+	return v.setattr("chmod", p, true, chmodInode(mode))
+}
+
+func chmodInode(mode uint32) func(*inode) error {
+	return func(x *inode) error {
 		x.ent.Mode = x.ent.Mode&dirtree.TypeMask | mode&0o7777
 		return nil
-	})
+	}
 }
 
 // Chown changes the owner and group; -1 leaves one unchanged.
@@ -799,7 +803,11 @@ func (v *Volume) Chown(p string, uid, gid int) error { return v.chown("chown", p
 func (v *Volume) Lchown(p string, uid, gid int) error { return v.chown("lchown", p, false, uid, gid) }
 
 func (v *Volume) chown(op, p string, follow bool, uid, gid int) error {
-	return v.setattr(op, p, follow, func(x *inode) error {
+	return v.setattr(op, p, follow, chownInode(uid, gid))
+}
+
+func chownInode(uid, gid int) func(*inode) error {
+	return func(x *inode) error {
 		if uid >= 0 {
 			x.ent.UID = uint32(uid)
 		}
@@ -807,13 +815,22 @@ func (v *Volume) chown(op, p string, follow bool, uid, gid int) error {
 			x.ent.GID = uint32(gid)
 		}
 		return nil
-	})
+	}
 }
 
 // Chtimes sets the access and modification times; a zero time leaves one
 // unchanged.
 func (v *Volume) Chtimes(p string, atime, mtime time.Time) error {
-	return v.setattr("chtimes", p, true, func(x *inode) error {
+	return v.setattr("chtimes", p, true, chtimesInode(atime, mtime))
+}
+
+// Lchtimes is Chtimes without following a final symlink.
+func (v *Volume) Lchtimes(p string, atime, mtime time.Time) error {
+	return v.setattr("lchtimes", p, false, chtimesInode(atime, mtime))
+}
+
+func chtimesInode(atime, mtime time.Time) func(*inode) error {
+	return func(x *inode) error {
 		if !atime.IsZero() {
 			x.ent.Atime = atime.UnixNano()
 		}
@@ -821,7 +838,7 @@ func (v *Volume) Chtimes(p string, atime, mtime time.Time) error {
 			x.ent.Mtime = mtime.UnixNano()
 		}
 		return nil
-	})
+	}
 }
 
 // Truncate changes a file's size.

@@ -37,7 +37,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
-	f, st, where, err := openFS(*spec, mayCreate)
+	f, st, where, err := openFS(*spec, mayCreate, nil)
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ func toCheckJSON(rep *cowfs.CheckReport) checkJSON {
 
 // runCheck runs fsck (all false) or scrub (all true) and reports.
 func runCheck(name, spec string, asJSON, repair, all bool, stdout, stderr io.Writer) (err error) {
-	f, _, where, err := openFS(spec, mustExist)
+	f, _, where, err := openFS(spec, mustExist, nil)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func runGC(args []string, stdout, stderr io.Writer) (err error) {
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
-	f, st, where, err := openFS(*spec, mustExist)
+	f, st, where, err := openFS(*spec, mustExist, nil)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ type command struct {
 
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
+	{"mount", "[--store S] [--volume NAME] MOUNTPOINT", "mount a volume with FUSE until unmounted or interrupted", runMount},
 	{"demo", "[--store S] [--volume NAME]", "run an end-to-end example and verify it", runDemo},
 	{"fsck", "[--store S] [--json] [--repair]", "check every invariant of a store; --repair deletes leaked blobs", runFsck},
 	{"scrub", "[--store S] [--json]", "read and verify every stored blob, referenced or not", runScrub},
@@ -297,14 +298,15 @@ func commandContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
 }
 
-// openFS opens the store spec names and an FS on it. The caller closes the
-// FS (which closes the store), for example with closeFS.
-func openFS(spec string, mode storeMode) (f *cowfs.FS, st store.Store, where string, err error) {
+// openFS opens the store spec names and an FS on it with options opt (nil
+// for the defaults). The caller closes the FS (which closes the store), for
+// example with closeFS.
+func openFS(spec string, mode storeMode, opt *cowfs.Options) (f *cowfs.FS, st store.Store, where string, err error) {
 	st, where, err = openStore(spec, mode)
 	if err != nil {
 		return nil, nil, where, err
 	}
-	f, err = cowfs.Open(st, nil)
+	f, err = cowfs.Open(st, opt)
 	if err != nil {
 		st.Close()
 		return nil, nil, where, fmt.Errorf("open store %s: %w", where, err)

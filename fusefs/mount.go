@@ -1,0 +1,217 @@
+// Package fusefs serves a cowfs volume as a Linux file system through FUSE
+// (github.com/hanwen/go-fuse/v2).
+//
+// The kernel addresses files by node; cowfs's Go API addresses them by path.
+// Each node derives its volume path from its place in go-fuse's tree of
+// known nodes (which follows renames), and every operation on an open file
+// goes through that file's *cowfs.File, so a file removed while open stays
+// readable and writable until it is closed.
+//
+// Permissions are checked by the kernel (the mount uses default_permissions)
+// against the owner and mode cowfs stores; new files belong to the caller.
+//
+// Clones reach the file system two ways: copy_file_range(2), which coreutils
+// cp uses and which becomes cowfs.CopyRange (FICLONE never reaches a FUSE
+// server), and the control file .cowfs/ctl at the mount root (see package
+// ctl), which also drives snapshots. The hidden directory .cowfs (absent
+// from the root's listing, like ZFS's .zfs) holds ctl and snapshots/NAME/,
+// each snapshot served read-only.
+package fusefs
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/ctl"
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Options tune a mount. The zero value is usable.
+type Options struct {
+	// StoreDir is the directory of the store, whose file system statfs(2)
+	// reports; empty reports the machine's memory (for an in-memory store).
+	StoreDir string
+	// Debug logs every FUSE request and reply.
+	Debug bool
+}
+
+// Server is a mounted volume.
+type Server struct {
+	srv *fuse.Server
+	m   *mount
+}
+
+// Stats are counters of the requests a mount served.
+type Stats struct {
+	Reads, ReadBytes             int64 // read(2) requests and bytes
+	Writes, WriteBytes           int64 // write(2) requests and bytes
+	CopyRanges, CopyRangeBytes   int64 // copy_file_range(2) requests and bytes shared
+	Fsyncs                       int64 // fsync(2) requests (each commits)
+	CtlCommands, CtlCommandFails int64 // control-file commands run and failed
+}
+
+// mount is the state every node of one mount shares.
+type mount struct {
+	fsys   *cowfs.FS
+	vol    *cowfs.Volume
+	opt    Options
+	root   *node
+	ctl    *ctl.Server
+	ctlDir *controlDir
+
+	mu      sync.Mutex
+	snapIno map[snapKey]uint64 // (snapshot, cowfs inode) → FUSE inode
+	nextIno uint64
+	snaps   map[string]*snapshot // open snapshots by name
+
+	stats struct {
+		reads, readBytes, writes, writeBytes atomic.Int64
+		copies, copyBytes, fsyncs            atomic.Int64
+		ctl, ctlFails                        atomic.Int64
+	}
+}
+
+// snapshot is a snapshot volume opened for the mount; id tells apart two
+// snapshots that had the same name at different times.
+type snapshot struct {
+	id  uint64
+	vol *cowfs.Volume
+}
+
+type snapKey struct{ snap, ino uint64 }
+
+// FUSE inode numbers outside the volume's own: the control nodes, then the
+// numbers handed out to snapshot files (a snapshot shares its inode numbers
+// with the volume it was taken of, and one mount must not show one number
+// twice). cowfs numbers live volumes' inodes with a 24-bit scope prefix that
+// would need 2^23 clones to reach these.
+const (
+	controlDirIno   = firstSnapIno - 1
+	ctlFileIno      = firstSnapIno - 2
+	snapshotsDirIno = firstSnapIno - 3
+	firstSnapIno    = 3 << 62
+)
+
+// controlName is the hidden directory at the mount root.
+const controlName = ".cowfs"
+
+// Cache lifetimes the kernel may trust. Everything that changes a file goes
+// through the kernel, except control commands, which invalidate what they
+// change (mount.changed).
+var (
+	entryTimeout = time.Second
+	attrTimeout  = time.Second
+)
+
+// Mount mounts vol of fsys at mountpoint and returns once the kernel serves
+// it. As root it mounts directly and lets every user in (permissions are
+// still checked); otherwise it uses fusermount3.
+func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (*Server, error) {
+	m := &mount{fsys: fsys, vol: vol, snapIno: map[snapKey]uint64{}, nextIno: firstSnapIno, snaps: map[string]*snapshot{}}
+	if opt != nil {
+		m.opt = *opt
+	}
+	m.root = &node{m: m, vol: vol}
+	m.ctlDir = &controlDir{m: m}
+	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats}
+	root := os.Geteuid() == 0
+	fopt := &fs.Options{
+		MountOptions: fuse.MountOptions{
+			FsName:       "cowfs",
+			Name:         "cowfs",
+			DirectMount:  root,
+			AllowOther:   root,
+			Options:      []string{"default_permissions"},
+			MaxWrite:     1 << 20,
+			MaxReadAhead: 1 << 20,
+			Debug:        m.opt.Debug,
+		},
+		EntryTimeout:    &entryTimeout,
+		AttrTimeout:     &attrTimeout,
+		NullPermissions: true,
+	}
+	srv, err := fs.Mount(mountpoint, m.root, fopt)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	return &Server{srv: srv, m: m}, nil
+}
+
+// Unmount asks the kernel to unmount; it fails (EBUSY) while files are open
+// or a process has its working directory in the mount.
+func (s *Server) Unmount() error { return s.srv.Unmount() }
+
+// Wait returns when the file system is unmounted.
+func (s *Server) Wait() { s.srv.Wait() }
+
+// Stats returns the mount's request counters.
+func (s *Server) Stats() Stats { return s.m.statsNow() }
+
+func (m *mount) statsNow() Stats {
+	st := &m.stats
+	return Stats{
+		Reads: st.reads.Load(), ReadBytes: st.readBytes.Load(),
+		Writes: st.writes.Load(), WriteBytes: st.writeBytes.Load(),
+		CopyRanges: st.copies.Load(), CopyRangeBytes: st.copyBytes.Load(),
+		Fsyncs:      st.fsyncs.Load(),
+		CtlCommands: st.ctl.Load(), CtlCommandFails: st.ctlFails.Load(),
+	}
+}
+
+// frontendStats is the mount's part of the control file's stats reply.
+func (m *mount) frontendStats() map[string]any {
+	s := m.statsNow()
+	return map[string]any{
+		"fuse": map[string]int64{
+			"reads": s.Reads, "read_bytes": s.ReadBytes,
+			"writes": s.Writes, "write_bytes": s.WriteBytes,
+			"copy_ranges": s.CopyRanges, "copy_range_bytes": s.CopyRangeBytes,
+			"fsyncs": s.Fsyncs, "ctl_commands": s.CtlCommands, "ctl_failures": s.CtlCommandFails,
+		},
+	}
+}
+
+// snapshotIno returns the FUSE inode number of cowfs inode ino of snapshot
+// snap, handing out a new one the first time.
+func (m *mount) snapshotIno(snap, ino uint64) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := snapKey{snap, ino}
+	if n, ok := m.snapIno[k]; ok {
+		return n
+	}
+	m.nextIno++
+	m.snapIno[k] = m.nextIno
+	return m.nextIno
+}
+
+// openSnapshot returns the snapshot called name, opening it on first use.
+func (m *mount) openSnapshot(name string) (*snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.snaps[name]; ok {
+		return s, nil
+	}
+	v, err := m.vol.OpenSnapshot(name)
+	if err != nil {
+		return nil, err
+	}
+	m.nextIno++
+	s := &snapshot{id: m.nextIno, vol: v}
+	m.snaps[name] = s
+	return s, nil
+}
+
+// errno maps a cowfs error to the errno the kernel gets.
+func errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	return cowfs.Errno(err)
+}

@@ -1,0 +1,100 @@
+package fusefs
+
+import (
+	"context"
+	"os"
+	"sort"
+	"testing"
+
+	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/store/mem"
+	"github.com/hanwen/go-fuse/v2/posixtest"
+)
+
+// requireFUSE skips a test that needs to mount when this machine cannot,
+// except under CI, where such a test must run.
+func requireFUSE(t testing.TB) {
+	t.Helper()
+	_, err := os.Stat("/dev/fuse")
+	if os.Geteuid() == 0 && err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("FUSE tests must run under CI: need root and /dev/fuse (euid %d, /dev/fuse: %v)", os.Geteuid(), err)
+	}
+	t.Skip("needs root and /dev/fuse")
+}
+
+// testMount is a volume of an in-memory store mounted in a temporary
+// directory.
+type testMount struct {
+	dir  string
+	fsys *cowfs.FS
+	vol  *cowfs.Volume
+	srv  *Server
+}
+
+// mountMem mounts a fresh in-memory volume; the test's cleanup unmounts it
+// and checks every invariant of the store.
+func mountMem(t testing.TB) *testMount {
+	t.Helper()
+	requireFUSE(t)
+	fsys, err := cowfs.Open(mem.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := fsys.CreateVolume("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv, err := Mount(fsys, vol, dir, &Options{Debug: os.Getenv("COWFS_FUSE_DEBUG") != ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &testMount{dir: dir, fsys: fsys, vol: vol, srv: srv}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+			return
+		}
+		srv.Wait()
+		rep, err := fsys.Check(context.Background())
+		if err != nil {
+			t.Errorf("check: %v", err)
+		} else if err := rep.Err(); err != nil {
+			t.Errorf("check after unmount: %v", err)
+		}
+		if err := fsys.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return m
+}
+
+// unsupported lists posixtest cases cowfs does not pass, with the reason.
+var unsupported = map[string]string{
+	"Tmpfile": "O_TMPFILE is not supported (EOPNOTSUPP): a file without a name has no path in the Go API",
+	"FcntlFlockLocksFile": "it expects two descriptors of one process to conflict (open file description locks, " +
+		"which go-fuse's loopback gets from the host); POSIX record locks of one process never conflict, " +
+		"and that is what the kernel's own locking gives a cowfs mount",
+}
+
+// TestPosix runs go-fuse's POSIX conformance suite against a cowfs mount.
+func TestPosix(t *testing.T) {
+	names := make([]string, 0, len(posixtest.All))
+	for name := range posixtest.All {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if why, ok := unsupported[name]; ok {
+			t.Logf("not run: %s: %s", name, why)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			m := mountMem(t)
+			posixtest.All[name](t, m.dir)
+		})
+	}
+}

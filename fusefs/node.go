@@ -1,0 +1,701 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cowfs/cowfs"
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// node is a file, directory, symlink or special file of a volume (the live
+// one or a snapshot).
+type node struct {
+	fs.Inode
+	m    *mount
+	vol  *cowfs.Volume
+	top  *fs.Inode // the node of vol's root directory; nil if this is it
+	snap uint64    // the snapshot's id, or 0 on the live volume
+
+	mu   sync.Mutex
+	open map[*handle]struct{} // open handles of a regular file
+}
+
+var (
+	_ fs.NodeLookuper       = (*node)(nil)
+	_ fs.NodeGetattrer      = (*node)(nil)
+	_ fs.NodeSetattrer      = (*node)(nil)
+	_ fs.NodeOpener         = (*node)(nil)
+	_ fs.NodeCreater        = (*node)(nil)
+	_ fs.NodeReader         = (*node)(nil)
+	_ fs.NodeWriter         = (*node)(nil)
+	_ fs.NodeFlusher        = (*node)(nil)
+	_ fs.NodeFsyncer        = (*node)(nil)
+	_ fs.NodeReleaser       = (*node)(nil)
+	_ fs.NodeMkdirer        = (*node)(nil)
+	_ fs.NodeMknoder        = (*node)(nil)
+	_ fs.NodeSymlinker      = (*node)(nil)
+	_ fs.NodeReadlinker     = (*node)(nil)
+	_ fs.NodeLinker         = (*node)(nil)
+	_ fs.NodeUnlinker       = (*node)(nil)
+	_ fs.NodeRmdirer        = (*node)(nil)
+	_ fs.NodeRenamer        = (*node)(nil)
+	_ fs.NodeReaddirer      = (*node)(nil)
+	_ fs.NodeGetxattrer     = (*node)(nil)
+	_ fs.NodeSetxattrer     = (*node)(nil)
+	_ fs.NodeListxattrer    = (*node)(nil)
+	_ fs.NodeRemovexattrer  = (*node)(nil)
+	_ fs.NodeStatfser       = (*node)(nil)
+	_ fs.NodeLseeker        = (*node)(nil)
+	_ fs.NodeAllocater      = (*node)(nil)
+	_ fs.NodeCopyFileRanger = (*node)(nil)
+)
+
+// handle is an open regular file.
+type handle struct {
+	f *cowfs.File
+}
+
+// topInode returns the node of the volume's root.
+func (n *node) topInode() *fs.Inode {
+	if n.top == nil {
+		return &n.Inode
+	}
+	return n.top
+}
+
+// path returns the node's path in its volume, as go-fuse last saw it.
+func (n *node) path() string {
+	p := n.Path(n.topInode())
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// child returns the volume path of the entry name of directory n.
+func (n *node) child(name string) string {
+	if n.top == nil {
+		return name
+	}
+	return path.Join(n.path(), name)
+}
+
+// isLiveRoot reports whether n is the mount's root directory.
+func (n *node) isLiveRoot() bool { return n == n.m.root }
+
+// ino returns the FUSE inode number of the cowfs inode ino of n's volume.
+func (n *node) ino(ino uint64) uint64 {
+	if n.snap == 0 {
+		return ino
+	}
+	return n.m.snapshotIno(n.snap, ino)
+}
+
+// fill copies st into the kernel's attributes.
+func (n *node) fill(out *fuse.Attr, st *cowfs.Stat) {
+	out.Ino = n.ino(st.Ino)
+	out.Size = uint64(st.Size)
+	out.Blocks = uint64(st.Blocks)
+	out.Mode = st.Mode
+	out.Nlink = st.Nlink
+	out.Uid, out.Gid = st.UID, st.GID
+	out.Rdev = uint32(st.Rdev)
+	out.Blksize = 1 << 17
+	setTimes(out, st)
+}
+
+func setTimes(out *fuse.Attr, st *cowfs.Stat) {
+	out.Atime, out.Atimensec = splitTime(st.Atime)
+	out.Mtime, out.Mtimensec = splitTime(st.Mtime)
+	out.Ctime, out.Ctimensec = splitTime(st.Ctime)
+}
+
+func splitTime(t time.Time) (uint64, uint32) {
+	ns := t.UnixNano()
+	if ns < 0 {
+		return 0, 0
+	}
+	return uint64(ns / 1e9), uint32(ns % 1e9)
+}
+
+// newChild returns the node for the entry st of directory n.
+func (n *node) newChild(ctx context.Context, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
+	n.fill(&out.Attr, st)
+	ch := &node{m: n.m, vol: n.vol, top: n.topInode(), snap: n.snap}
+	return n.NewInode(ctx, ch, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: out.Attr.Ino})
+}
+
+// entry looks p up and returns its node.
+func (n *node) entry(ctx context.Context, p string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	fi, err := n.vol.Lstat(p)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.newChild(ctx, fi.Stat(), out), 0
+}
+
+// Lookup finds a directory entry; at the mount root, .cowfs is the control
+// directory.
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.isLiveRoot() && name == controlName {
+		return n.m.ctlDir.inode(ctx, &n.Inode, out), 0
+	}
+	return n.entry(ctx, n.child(name), out)
+}
+
+// stat describes n, through its open file if it has one (a file removed
+// while open has no path).
+func (n *node) stat(f fs.FileHandle) (*cowfs.Stat, syscall.Errno) {
+	var fi *cowfs.FileInfo
+	var err error
+	switch h := f.(type) {
+	case *handle:
+		fi, err = h.f.Stat()
+	case *dirHandle:
+		fi, err = h.f.Stat()
+	default:
+		fi, err = n.vol.Lstat(n.path())
+	}
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fi.Stat(), 0
+}
+
+// Getattr describes n.
+func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	st, e := n.stat(f)
+	if e != 0 {
+		return e
+	}
+	n.fill(&out.Attr, st)
+	return 0
+}
+
+// Setattr changes mode, owner, size and times, through the open file if
+// the kernel names one.
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	h, _ := f.(*handle)
+	if h == nil {
+		if fh, ok := n.anyOpen(); ok {
+			h = fh
+		}
+	}
+	p := n.path()
+	do := func(viaFile func(*cowfs.File) error, viaPath func() error) syscall.Errno {
+		if h != nil {
+			return errno(viaFile(h.f))
+		}
+		return errno(viaPath())
+	}
+	if mode, ok := in.GetMode(); ok {
+		if e := do(func(f *cowfs.File) error { return f.Chmod(mode) },
+			func() error { return n.vol.Chmod(p, mode) }); e != 0 {
+			return e
+		}
+	}
+	uid, uok := in.GetUID()
+	gid, gok := in.GetGID()
+	if uok || gok {
+		u, g := -1, -1
+		if uok {
+			u = int(uid)
+		}
+		if gok {
+			g = int(gid)
+		}
+		if e := do(func(f *cowfs.File) error { return f.Chown(u, g) },
+			func() error { return n.vol.Lchown(p, u, g) }); e != 0 {
+			return e
+		}
+	}
+	if size, ok := in.GetSize(); ok {
+		if e := do(func(f *cowfs.File) error { return f.Truncate(int64(size)) },
+			func() error { return n.vol.Truncate(p, int64(size)) }); e != 0 {
+			return e
+		}
+	}
+	atime, aok := in.GetATime()
+	mtime, mok := in.GetMTime()
+	if aok || mok {
+		if !aok {
+			atime = time.Time{}
+		}
+		if !mok {
+			mtime = time.Time{}
+		}
+		if e := do(func(f *cowfs.File) error { return f.Chtimes(atime, mtime) },
+			func() error { return n.vol.Lchtimes(p, atime, mtime) }); e != 0 {
+			return e
+		}
+	}
+	var fh fs.FileHandle
+	if h != nil {
+		fh = h
+	}
+	return n.Getattr(ctx, fh, out)
+}
+
+// anyOpen returns an open handle of n, if there is one: the kernel changes
+// attributes of a file removed while open (fchmod, futimens) without naming
+// a handle, and such a file has no path.
+func (n *node) anyOpen() (*handle, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for h := range n.open {
+		return h, true
+	}
+	return nil, false
+}
+
+// opened records h as an open handle of n and returns it.
+func (n *node) opened(h *handle) *handle {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.open == nil {
+		n.open = map[*handle]struct{}{}
+	}
+	n.open[h] = struct{}{}
+	return h
+}
+
+// openFlags returns the flags a cowfs file opened for the kernel gets:
+// read-write on a writable volume whatever the kernel's access mode (the
+// kernel enforces that; it may read through a write-only descriptor to fill
+// pages), read-only on a snapshot.
+func (n *node) openFlags(kernel uint32) (int, syscall.Errno) {
+	write := kernel&syscall.O_ACCMODE != syscall.O_RDONLY
+	if n.vol.ReadOnly() {
+		if write || kernel&syscall.O_TRUNC != 0 {
+			return 0, syscall.EROFS
+		}
+		return os.O_RDONLY, 0
+	}
+	fl := os.O_RDWR
+	if write && kernel&syscall.O_TRUNC != 0 {
+		fl |= os.O_TRUNC
+	}
+	return fl, 0
+}
+
+// Open opens a regular file.
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fl, e := n.openFlags(flags)
+	if e != 0 {
+		return nil, 0, e
+	}
+	f, err := n.vol.OpenFile(n.path(), fl, 0)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	return n.opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// owner returns the owner a new entry of directory n gets: the caller, and
+// the directory's group if it is set-group-ID.
+func (n *node) owner(ctx context.Context) (uid, gid int, setgid bool) {
+	c, ok := fuse.FromContext(ctx)
+	if !ok {
+		return 0, 0, false
+	}
+	uid, gid = int(c.Uid), int(c.Gid)
+	if fi, err := n.vol.Lstat(n.path()); err == nil && fi.Stat().Mode&syscall.S_ISGID != 0 {
+		return uid, int(fi.Stat().GID), true
+	}
+	return uid, gid, false
+}
+
+// Create creates and opens a regular file.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if n.isLiveRoot() && name == controlName {
+		return nil, nil, 0, syscall.EEXIST
+	}
+	fl, e := n.openFlags(flags | syscall.O_RDWR)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	fl |= os.O_CREATE | int(flags&syscall.O_EXCL)
+	p := n.child(name)
+	uid, gid, _ := n.owner(ctx)
+	f, err := n.vol.OpenFile(p, fl, mode&0o7777)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	if err := f.Chown(uid, gid); err != nil {
+		f.Close()
+		return nil, nil, 0, errno(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, errno(err)
+	}
+	ch := n.newChild(ctx, fi.Stat(), out)
+	return ch, ch.Operations().(*node).opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// made gives a new entry p of directory n to the caller and returns its node.
+func (n *node) made(ctx context.Context, p string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	uid, gid, _ := n.owner(ctx)
+	if err := n.vol.Lchown(p, uid, gid); err != nil {
+		return nil, errno(err)
+	}
+	return n.entry(ctx, p, out)
+}
+
+// reserved reports whether name is the control directory's name at the root.
+func (n *node) reserved(name string) bool { return n.isLiveRoot() && name == controlName }
+
+// Mkdir makes a directory.
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.reserved(name) {
+		return nil, syscall.EEXIST
+	}
+	p := n.child(name)
+	if _, _, setgid := n.owner(ctx); setgid {
+		mode |= syscall.S_ISGID
+	}
+	if err := n.vol.Mkdir(p, mode&0o7777); err != nil {
+		return nil, errno(err)
+	}
+	return n.made(ctx, p, out)
+}
+
+// Mknod makes a fifo, socket, device or empty regular file.
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.reserved(name) {
+		return nil, syscall.EEXIST
+	}
+	p := n.child(name)
+	if err := n.vol.Mknod(p, mode, uint64(dev)); err != nil {
+		return nil, errno(err)
+	}
+	return n.made(ctx, p, out)
+}
+
+// Symlink makes a symbolic link.
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.reserved(name) {
+		return nil, syscall.EEXIST
+	}
+	p := n.child(name)
+	if err := n.vol.Symlink(target, p); err != nil {
+		return nil, errno(err)
+	}
+	return n.made(ctx, p, out)
+}
+
+// Readlink returns a symlink's target.
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	t, err := n.vol.Readlink(n.path())
+	if err != nil {
+		return nil, errno(err)
+	}
+	return []byte(t), 0
+}
+
+// Link makes a hard link to target.
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t, ok := target.(*node)
+	if !ok || t.vol != n.vol {
+		return nil, syscall.EXDEV
+	}
+	if n.reserved(name) {
+		return nil, syscall.EEXIST
+	}
+	p := n.child(name)
+	if err := n.vol.Link(t.path(), p); err != nil {
+		return nil, errno(err)
+	}
+	return n.entry(ctx, p, out)
+}
+
+// Unlink removes a non-directory.
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.reserved(name) {
+		return syscall.EBUSY
+	}
+	return errno(n.vol.Remove(n.child(name)))
+}
+
+// Rmdir removes an empty directory.
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.reserved(name) {
+		return syscall.EBUSY
+	}
+	return errno(n.vol.Remove(n.child(name)))
+}
+
+// Rename renames, honouring RENAME_NOREPLACE and RENAME_EXCHANGE.
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	np, ok := newParent.(*node)
+	if !ok || np.vol != n.vol {
+		return syscall.EXDEV
+	}
+	if n.reserved(name) || np.reserved(newName) {
+		return syscall.EBUSY
+	}
+	return errno(n.vol.Rename(n.child(name), np.child(newName), int(flags)))
+}
+
+// Readdir lists a directory; the root's listing leaves out .cowfs.
+func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	list, err := n.vol.ReadDir(n.path())
+	if err != nil {
+		return nil, errno(err)
+	}
+	ents := make([]fuse.DirEntry, 0, len(list)+2)
+	ents = append(ents, dots(&n.Inode)...)
+	for _, fi := range list {
+		st := fi.Stat()
+		if n.isLiveRoot() && fi.Name() == controlName {
+			continue
+		}
+		ents = append(ents, fuse.DirEntry{Name: fi.Name(), Ino: n.ino(st.Ino), Mode: st.Mode})
+	}
+	return fs.NewListDirStream(ents), 0
+}
+
+// Getxattr reads an extended attribute; with an empty dest it returns the
+// size.
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	v, err := n.vol.GetXattr(n.path(), attr)
+	if err != nil {
+		return 0, errno(err)
+	}
+	if len(dest) == 0 {
+		return uint32(len(v)), 0
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}
+
+// Setxattr sets an extended attribute (XATTR_CREATE and XATTR_REPLACE
+// are cowfs's flags too).
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return errno(n.vol.SetXattr(n.path(), attr, data, int(flags)))
+}
+
+// Listxattr lists the extended attribute names, each NUL-terminated.
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	names, err := n.vol.ListXattr(n.path())
+	if err != nil {
+		return 0, errno(err)
+	}
+	var b []byte
+	for _, s := range names {
+		b = append(append(b, s...), 0)
+	}
+	if len(dest) == 0 {
+		return uint32(len(b)), 0
+	}
+	if len(dest) < len(b) {
+		return uint32(len(b)), syscall.ERANGE
+	}
+	return uint32(copy(dest, b)), 0
+}
+
+// Removexattr removes an extended attribute.
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return errno(n.vol.RemoveXattr(n.path(), attr))
+}
+
+// Statfs reports the space of the file system holding the store (or the
+// machine's memory for an in-memory store).
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return n.m.statfs(out)
+}
+
+// Read reads from an open file.
+func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h, ok := f.(*handle)
+	if !ok {
+		return nil, syscall.EBADF
+	}
+	k, err := h.f.ReadAt(dest, off)
+	if err != nil && k == 0 && !isEOF(err) {
+		return nil, errno(err)
+	}
+	n.m.stats.reads.Add(1)
+	n.m.stats.readBytes.Add(int64(k))
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// Write writes to an open file at the offset the kernel chose (for
+// O_APPEND, the end of file).
+func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	h, ok := f.(*handle)
+	if !ok {
+		return 0, syscall.EBADF
+	}
+	k, err := h.f.WriteAt(data, off)
+	n.m.stats.writes.Add(1)
+	n.m.stats.writeBytes.Add(int64(k))
+	if err != nil && k == 0 {
+		return 0, errno(err)
+	}
+	return uint32(k), 0
+}
+
+// Flush is a no-op: written data is durable at the next commit (fsync, or
+// the background commit of the mount).
+func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno { return 0 }
+
+// Fsync commits the whole file system.
+func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	n.m.stats.fsyncs.Add(1)
+	if h, ok := f.(*handle); ok {
+		return errno(h.f.Sync())
+	}
+	return errno(n.m.fsys.Commit())
+}
+
+// Release closes an open file.
+func (n *node) Release(ctx context.Context, f fs.FileHandle) syscall.Errno {
+	h, ok := f.(*handle)
+	if !ok {
+		return 0
+	}
+	n.mu.Lock()
+	delete(n.open, h)
+	n.mu.Unlock()
+	return errno(h.f.Close())
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// Lseek answers SEEK_DATA and SEEK_HOLE (the kernel does the others).
+func (n *node) Lseek(ctx context.Context, f fs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	h, ok := f.(*handle)
+	if !ok {
+		return 0, syscall.EBADF
+	}
+	pos, err := h.f.Seek(int64(off), int(whence))
+	if err != nil {
+		return 0, errno(err)
+	}
+	return uint64(pos), 0
+}
+
+// Allocate is fallocate(2): allocate, punch hole, zero, insert or collapse
+// a range.
+func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off uint64, size uint64, mode uint32) syscall.Errno {
+	h, ok := f.(*handle)
+	if !ok {
+		return syscall.EBADF
+	}
+	return errno(h.f.Fallocate(mode, int64(off), int64(size)))
+}
+
+// maxCopy bounds one copy_file_range reply, whose count is 32 bits: the
+// largest multiple of 4 KiB below 4 GiB.
+const maxCopy = 1<<32 - 1<<12
+
+// CopyFileRange shares a byte range of one open file into another
+// (cowfs.CopyRange); each call copies at most maxCopy bytes and returns
+// the count, as copy_file_range(2) allows.
+func (n *node) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn uint64, out *fs.Inode, fhOut fs.FileHandle, offOut uint64, size uint64, flags uint64) (uint32, syscall.Errno) {
+	src, ok1 := fhIn.(*handle)
+	dst, ok2 := fhOut.(*handle)
+	if !ok1 || !ok2 {
+		return 0, syscall.EBADF
+	}
+	if flags != 0 {
+		return 0, syscall.EINVAL
+	}
+	size = min(size, maxCopy)
+	k, err := cowfs.CopyRange(src.f, int64(offIn), dst.f, int64(offOut), int64(size))
+	n.m.stats.copies.Add(1)
+	n.m.stats.copyBytes.Add(k)
+	if err != nil && k == 0 {
+		return 0, errno(err)
+	}
+	return uint32(k), 0
+}
+
+// dots returns the entries "." and ".." of directory d.
+func dots(d *fs.Inode) []fuse.DirEntry {
+	parent := d
+	if _, p := d.Parent(); p != nil {
+		parent = p
+	}
+	return []fuse.DirEntry{
+		{Name: ".", Ino: d.StableAttr().Ino, Mode: syscall.S_IFDIR},
+		{Name: "..", Ino: parent.StableAttr().Ino, Mode: syscall.S_IFDIR},
+	}
+}
+
+// dirHandle is an open directory: its cowfs file keeps it describable after
+// it is renamed over or removed, and its listing is read once per rewind.
+type dirHandle struct {
+	n  *node
+	f  *cowfs.File
+	ds fs.DirStream
+}
+
+var (
+	_ fs.NodeOpendirHandler = (*node)(nil)
+	_ fs.FileReaddirenter   = (*dirHandle)(nil)
+	_ fs.FileSeekdirer      = (*dirHandle)(nil)
+	_ fs.FileReleasedirer   = (*dirHandle)(nil)
+	_ fs.FileFsyncdirer     = (*dirHandle)(nil)
+)
+
+// OpendirHandle opens a directory.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	f, err := n.vol.OpenFile(n.path(), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	return &dirHandle{n: n, f: f}, 0, 0
+}
+
+// Readdirent returns the next entry, listing the directory on first use.
+func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if d.ds == nil {
+		ds, e := d.n.Readdir(ctx)
+		if e != 0 {
+			return nil, e
+		}
+		d.ds = ds
+	}
+	if !d.ds.HasNext() {
+		return nil, 0
+	}
+	de, e := d.ds.Next()
+	return &de, e
+}
+
+// Seekdir moves to the entry at off; a rewind lists the directory anew.
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off == 0 || d.ds == nil {
+		ds, e := d.n.Readdir(ctx)
+		if e != 0 {
+			return e
+		}
+		d.ds = ds
+	}
+	if sd, ok := d.ds.(fs.FileSeekdirer); ok {
+		return sd.Seekdir(ctx, off)
+	}
+	return syscall.ENOTSUP
+}
+
+// Releasedir closes the directory.
+func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) { d.f.Close() }
+
+// Fsyncdir commits the whole file system.
+func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	d.n.m.stats.fsyncs.Add(1)
+	return errno(d.n.m.fsys.Commit())
+}

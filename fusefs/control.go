@@ -109,8 +109,9 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno
 }
 
 // ctlFile is the control file: each write(2) runs one command (package
-// ctl); reading the same open file returns that command's reply, or its
-// error text if the write failed.
+// ctl); then reading the same open file returns that command's reply, or
+// its error text if the write failed, up to an end of file. The file is a
+// stream (no offsets, so pread fails with ESPIPE), like a pipe to the server.
 type ctlFile struct {
 	fs.Inode
 	m *mount
@@ -147,14 +148,14 @@ func (c *ctlFile) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttr
 }
 
 func (c *ctlFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return &ctlHandle{m: c.m}, fuse.FOPEN_DIRECT_IO, 0
+	return &ctlHandle{m: c.m}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
 }
 
 // ctlHandle is one open of the control file.
 type ctlHandle struct {
 	m     *mount
 	mu    sync.Mutex
-	reply []byte
+	reply []byte // what reads return, from the front
 }
 
 var (
@@ -178,14 +179,12 @@ func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	return uint32(len(data)), 0
 }
 
-// Read returns the last command's reply.
+// Read returns what is left of the last command's reply.
 func (h *ctlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if off >= int64(len(h.reply)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	k := copy(dest, h.reply[off:])
+	k := copy(dest, h.reply)
+	h.reply = h.reply[k:]
 	return fuse.ReadResultData(dest[:k]), 0
 }
 

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// requireFUSE skips a test that needs to mount when this machine cannot,
+// except under CI, where such a test must run.
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	_, err := os.Stat("/dev/fuse")
+	if os.Geteuid() == 0 && err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("FUSE tests must run under CI: need root and /dev/fuse (euid %d, /dev/fuse: %v)", os.Geteuid(), err)
+	}
+	t.Skip("needs root and /dev/fuse")
+}
+
+// mountProc is a `cowfs mount` process.
+type mountProc struct {
+	cmd    *exec.Cmd
+	mnt    string
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+// startMount runs `cowfs mount --store store mnt` and returns once it says
+// the mount is ready. The test's cleanup stops it if the test did not.
+func startMount(t *testing.T, store, mnt string) *mountProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "mount", "--store", store, mnt)
+	cmd.Env = cliEnviron(t)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &mountProc{cmd: cmd, mnt: mnt, stderr: new(bytes.Buffer), exited: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasSuffix(sc.Text(), "ready") {
+				ready <- sc.Text()
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			p.wait(t)
+		}
+		syscall.Unmount(mnt, syscall.MNT_DETACH) // if it was killed
+	})
+	select {
+	case <-ready:
+	case err := <-p.exited:
+		t.Fatalf("cowfs mount exited before it was ready: %v\n%s", err, p.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("cowfs mount not ready after 30 s\n%s", p.stderr)
+	}
+	if !mounted(t, mnt) {
+		t.Fatalf("cowfs mount said ready but %s is not mounted", mnt)
+	}
+	return p
+}
+
+// wait waits for the process to exit and returns its exit status.
+func (p *mountProc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		if err != nil {
+			t.Fatalf("cowfs mount: %v", err)
+		}
+		return 0
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("cowfs mount did not exit within 60 s\n%s", p.stderr)
+		return -1
+	}
+}
+
+// mounted reports whether dir is a mount point of a cowfs FUSE mount.
+func mounted(t *testing.T, dir string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 8 && f[4] == dir && strings.Contains(l, " - fuse.cowfs ") {
+			return true
+		}
+	}
+	return false
+}
+
+// writeTree writes a few files, a directory and a symlink in dir and
+// returns the files' contents by relative path.
+func writeTree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	big := make([]byte, 3<<20+17)
+	rand.Read(big)
+	files := map[string][]byte{
+		"hello.txt":      []byte("hello, world\n"),
+		"sub/big.bin":    big,
+		"sub/deep/empty": {},
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("sub/big.bin", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// checkTree checks that dir holds files.
+func checkTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, %v; want %d bytes", name, len(got), err, len(want))
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "link")); err != nil || target != "sub/big.bin" {
+		t.Errorf("link: %q, %v", target, err)
+	}
+}
+
+// TestMountUnmountRemount mounts a local store, writes, stops the mount
+// with SIGTERM (exit 0, unmounted), checks the store, and finds everything
+// again after mounting it anew.
+func TestMountUnmountRemount(t *testing.T) {
+	requireFUSE(t)
+	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
+	p := startMount(t, store, mnt)
+	files := writeTree(t, mnt)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if status := p.wait(t); status != 0 {
+		t.Fatalf("exit status %d after SIGTERM\n%s", status, p.stderr)
+	}
+	if mounted(t, mnt) {
+		t.Fatal("still mounted after the mount command exited")
+	}
+	if out, errs, status := cli(t, "fsck", "--store", store); status != 0 {
+		t.Fatalf("fsck: %d\n%s%s", status, out, errs)
+	}
+	p = startMount(t, store, mnt)
+	checkTree(t, mnt, files)
+	// An unmount by the user also ends the command with status 0.
+	if err := syscall.Unmount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	if status := p.wait(t); status != 0 {
+		t.Fatalf("exit status %d after umount\n%s", status, p.stderr)
+	}
+}
+
+// TestMountSIGKILL kills the mount daemon after an fsync: after a remount
+// the store checks clean and the fsync'd data is there.
+func TestMountSIGKILL(t *testing.T) {
+	requireFUSE(t)
+	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
+	p := startMount(t, store, mnt)
+	files := writeTree(t, mnt)
+	f, err := os.OpenFile(filepath.Join(mnt, "hello.txt"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(mnt, "unsynced"), []byte("may be lost"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Kill()
+	p.wait(t)
+	if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, status := cli(t, "fsck", "--store", store); status != 0 {
+		t.Fatalf("fsck after SIGKILL: %d\n%s%s", status, out, errs)
+	}
+	startMount(t, store, mnt)
+	checkTree(t, mnt, files)
+}
+
+// TestMountBusyDetaches stops a mount that still has an open file: the
+// mount point is detached at once, the open file keeps working, and the
+// command exits 0 once it is closed.
+func TestMountBusyDetaches(t *testing.T) {
+	requireFUSE(t)
+	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
+	p := startMount(t, store, mnt)
+	f, err := os.Create(filepath.Join(mnt, "open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(20 * time.Second)
+	for mounted(t, mnt) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if mounted(t, mnt) {
+		t.Fatalf("busy mount not detached\n%s", p.stderr)
+	}
+	if _, err := f.WriteString("still served"); err != nil {
+		t.Errorf("write to the open file after detach: %v", err)
+	}
+	f.Close()
+	if status := p.wait(t); status != 0 {
+		t.Fatalf("exit status %d\n%s", status, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "detached") {
+		t.Errorf("no word of the detach on stderr:\n%s", p.stderr)
+	}
+	p = startMount(t, store, mnt)
+	if got, err := os.ReadFile(filepath.Join(mnt, "open")); err != nil || string(got) != "still served" {
+		t.Errorf("after remount: %q, %v", got, err)
+	}
+}
+
+// TestMountFailures checks the clear failures of cowfs mount.
+func TestMountFailures(t *testing.T) {
+	requireFUSE(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	if _, errs, status := cli(t, "mount", "--store", "mem:", missing); status != exitFail || !strings.Contains(errs, "mount point") {
+		t.Errorf("missing mount point: status %d, %q", status, errs)
+	}
+	if _, errs, status := cli(t, "mount", "--store", "mem:"); status != exitUsage {
+		t.Errorf("no mount point: status %d, %q", status, errs)
+	}
+	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
+	startMount(t, store, mnt)
+	if _, errs, status := cli(t, "mount", "--store", store, t.TempDir()); status != exitFail || !strings.Contains(errs, "in use") {
+		t.Errorf("store in use: status %d, %q", status, errs)
+	}
+}

@@ -25,7 +25,7 @@ var (
 
 // inode returns the control directory's node, made on first use.
 func (d *controlDir) inode(ctx context.Context, root *fs.Inode, out *fuse.EntryOut) *fs.Inode {
-	dirAttr(&out.Attr, controlDirIno)
+	d.m.dirAttr(&out.Attr, controlDirIno)
 	if ch := root.GetChild(controlName); ch != nil {
 		return ch
 	}
@@ -33,25 +33,33 @@ func (d *controlDir) inode(ctx context.Context, root *fs.Inode, out *fuse.EntryO
 }
 
 // dirAttr describes a directory of the control surface: read-only, owned by
-// the server.
-func dirAttr(a *fuse.Attr, ino uint64) {
+// the server, made when the mount was.
+func (m *mount) dirAttr(a *fuse.Attr, ino uint64) {
 	a.Ino = ino
 	a.Mode = syscall.S_IFDIR | 0o555
 	a.Nlink = 2
+	m.controlTimes(a)
+}
+
+// controlTimes stamps a control node with the time of the mount.
+func (m *mount) controlTimes(a *fuse.Attr) {
+	sec, nsec := splitTime(m.started)
+	a.Atime, a.Mtime, a.Ctime = sec, sec, sec
+	a.Atimensec, a.Mtimensec, a.Ctimensec = nsec, nsec, nsec
 }
 
 func (d *controlDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, controlDirIno)
+	d.m.dirAttr(&out.Attr, controlDirIno)
 	return 0
 }
 
 func (d *controlDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	switch name {
 	case "ctl":
-		ctlAttr(&out.Attr)
+		d.m.ctlAttr(&out.Attr)
 		return d.NewPersistentInode(ctx, &ctlFile{m: d.m}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ctlFileIno}), 0
 	case "snapshots":
-		dirAttr(&out.Attr, snapshotsDirIno)
+		d.m.dirAttr(&out.Attr, snapshotsDirIno)
 		return d.NewPersistentInode(ctx, &snapshotsDir{m: d.m}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotsDirIno}), 0
 	}
 	return nil, syscall.ENOENT
@@ -77,7 +85,7 @@ var (
 )
 
 func (d *snapshotsDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, snapshotsDirIno)
+	d.m.dirAttr(&out.Attr, snapshotsDirIno)
 	return 0
 }
 
@@ -126,7 +134,8 @@ var (
 // ctlAttr describes the control file: only the server's owner (root, for a
 // mount made by root) may use it, because its commands run with the
 // server's rights.
-func ctlAttr(a *fuse.Attr) {
+func (m *mount) ctlAttr(a *fuse.Attr) {
+	m.controlTimes(a)
 	a.Ino = ctlFileIno
 	a.Mode = syscall.S_IFREG | 0o600
 	a.Nlink = 1
@@ -134,7 +143,7 @@ func ctlAttr(a *fuse.Attr) {
 }
 
 func (c *ctlFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	ctlAttr(&out.Attr)
+	c.m.ctlAttr(&out.Attr)
 	return 0
 }
 
@@ -143,7 +152,7 @@ func (c *ctlFile) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttr
 	if in.Valid&^(fuse.FATTR_SIZE|fuse.FATTR_FH|fuse.FATTR_LOCKOWNER) != 0 {
 		return syscall.EPERM
 	}
-	ctlAttr(&out.Attr)
+	c.m.ctlAttr(&out.Attr)
 	return 0
 }
 

@@ -58,12 +58,13 @@ type Stats struct {
 
 // mount is the state every node of one mount shares.
 type mount struct {
-	fsys   *cowfs.FS
-	vol    *cowfs.Volume
-	opt    Options
-	root   *node
-	ctl    *ctl.Server
-	ctlDir *controlDir
+	fsys    *cowfs.FS
+	vol     *cowfs.Volume
+	opt     Options
+	root    *node
+	ctl     *ctl.Server
+	ctlDir  *controlDir
+	started time.Time // when the mount was made: the control nodes' times
 
 	mu      sync.Mutex
 	snapIno map[snapKey]uint64 // (snapshot, cowfs inode) → FUSE inode
@@ -113,7 +114,7 @@ var (
 // it. As root it mounts directly and lets every user in (permissions are
 // still checked); otherwise it uses fusermount3.
 func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (*Server, error) {
-	m := &mount{fsys: fsys, vol: vol, snapIno: map[snapKey]uint64{}, nextIno: firstSnapIno, snaps: map[string]*snapshot{}}
+	m := &mount{fsys: fsys, vol: vol, started: time.Now(), snapIno: map[snapKey]uint64{}, nextIno: firstSnapIno, snaps: map[string]*snapshot{}}
 	if opt != nil {
 		m.opt = *opt
 	}

@@ -13,12 +13,24 @@
 //	gc      delete every blob waiting for deletion and compact the store
 //	help    print this help
 //
+// Commands on a mounted volume, which talk to the mount through its control
+// file MOUNTPOINT/.cowfs/ctl (see package ctl) and take paths in the mount:
+//
+//	clone     clone a file or directory tree in O(1): clone SRC DST
+//	snapshot  create, list or delete snapshots of the volume:
+//	          snapshot create|list|delete MOUNTPOINT [NAME]
+//	du        logical, shared and exclusive bytes of paths: du [--json] PATH...
+//	stats     cache and store counters of a mount: stats [--json] MOUNTPOINT
+//
+// A path belongs to the nearest directory above it (or itself) that is on the
+// same device and holds .cowfs/ctl.
+//
 // # Stores
 //
-// Every command takes --store SPEC: a directory path, the durable local store
-// kept in that directory (created on first use by commands that write), or
-// "mem:", an in-memory store that nothing outlives. Without --store a command
-// uses the default local store, in the first of:
+// Every command that opens a store takes --store SPEC: a directory path, the
+// durable local store kept in that directory (created on first use by
+// commands that write), or "mem:", an in-memory store that nothing outlives.
+// Without --store a command uses the default local store, in the first of:
 //
 //	$COWFS_STORE
 //	$XDG_DATA_HOME/cowfs   (if XDG_DATA_HOME is set to an absolute path)
@@ -29,13 +41,13 @@
 //
 // # Output and exit status
 //
-// Commands print human-readable lines on stdout; fsck, scrub and gc print one
-// JSON object instead with --json (each command's -h lists its fields). When
-// stderr is a terminal and --json is not given, long operations draw a
-// one-line progress bar on stderr. The exit status is 0 on success, 1 when a
-// command ran and failed (a check found problems, the store is in use, ...),
-// with a line "cowfs CMD: FAILED: ..." on stderr, and 2 for a bad command
-// line.
+// Commands print human-readable lines on stdout; fsck, scrub, gc, du, stats
+// and snapshot list print JSON instead with --json (each command's -h lists
+// its fields). When stderr is a terminal and --json is not given, long
+// operations draw a one-line progress bar on stderr. The exit status is 0 on
+// success, 1 when a command ran and failed (a check found problems, the store
+// is in use, ...), with a line "cowfs CMD: FAILED: ..." on stderr, and 2 for
+// a bad command line.
 //
 // Each command lives in its own file as a function taking its arguments and
 // the output streams; main only dispatches.
@@ -80,6 +92,10 @@ var commands = []command{
 	{"fsck", "[--store S] [--json] [--repair]", "check every invariant of a store; --repair deletes leaked blobs", runFsck},
 	{"scrub", "[--store S] [--json]", "read and verify every stored blob, referenced or not", runScrub},
 	{"gc", "[--store S] [--json]", "delete every blob waiting for deletion, then compact", runGC},
+	{"clone", "SRC DST", "clone a file or directory tree in a mount, in O(1)", runClone},
+	{"snapshot", "create|list|delete MOUNTPOINT [NAME]", "create, list or delete snapshots of a mounted volume", runSnapshot},
+	{"du", "[--json] PATH...", "logical, shared and exclusive bytes of paths in a mount", runDu},
+	{"stats", "[--json] MOUNTPOINT", "cache and store counters of a mount", runStats},
 	{"help", "", "print this help", nil},
 }
 
@@ -149,7 +165,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, c := range commands {
 		synopsis := strings.TrimSpace(c.name + " " + c.args)
-		fmt.Fprintf(w, "\t%-42s %s\n", synopsis, c.summary)
+		fmt.Fprintf(w, "\t%-46s %s\n", synopsis, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Stores (--store S):")

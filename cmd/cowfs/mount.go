@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
 	"time"
@@ -88,7 +89,7 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 			}
 			if uerr := srv.Unmount(); uerr != nil {
 				// Busy: detach it, and serve the open files until closed.
-				if derr := syscall.Unmount(mnt, syscall.MNT_DETACH); derr != nil {
+				if derr := detach(mnt); derr != nil {
 					fmt.Fprintf(stderr, "cowfs mount: unmount %s: %v; detach: %v\n", mnt, uerr, derr)
 					continue
 				}
@@ -97,4 +98,17 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 			detached = true
 		}
 	}
+}
+
+// detach unmounts mnt lazily: it leaves the namespace at once, and the files
+// still open in it keep working until they are closed.
+func detach(mnt string) error {
+	if os.Geteuid() == 0 {
+		return syscall.Unmount(mnt, syscall.MNT_DETACH)
+	}
+	out, err := exec.Command("fusermount3", "-u", "-z", mnt).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u -z: %v: %s", err, out)
+	}
+	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,8 +32,10 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 	spec := storeFlag(fl)
 	volName := fl.String("volume", "main", "the volume to mount (created if missing)")
 	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
+	cacheSize := fl.String("cache-size", "", "bytes of decoded nodes and data the server caches, as 512M, 2G or 1073741824\n"+
+		"(default a quarter of the machine's memory, at most 1G)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cowfs mount [--store S] [--volume NAME] [--debug] MOUNTPOINT")
+		fmt.Fprintln(stderr, "usage: cowfs mount [--store S] [--volume NAME] [--cache-size N] [--debug] MOUNTPOINT")
 		fmt.Fprintln(stderr, "Prints a line ending in \"ready\" on stdout once the mount is live.")
 		fl.PrintDefaults()
 	}
@@ -44,13 +49,17 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 		return usageErrorf("want one MOUNTPOINT, got %q", fl.Args())
 	}
 	mnt := fl.Arg(0)
+	cache, err := mountCacheSize(*cacheSize)
+	if err != nil {
+		return err
+	}
 	if fi, err := os.Stat(mnt); err != nil {
 		return fmt.Errorf("mount point: %w", err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("mount point %s is not a directory", mnt)
 	}
 
-	f, _, where, err := openFS(*spec, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval})
+	f, _, where, err := openFS(*spec, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache})
 	if err != nil {
 		return err
 	}
@@ -111,4 +120,36 @@ func detach(mnt string) error {
 		return fmt.Errorf("fusermount3 -u -z: %v: %s", err, out)
 	}
 	return nil
+}
+
+// mountCacheSize returns the cache size --cache-size asks for, or by
+// default a quarter of the machine's memory, at most 1 GiB: a file server's
+// reads of files it cannot cache fetch and verify whole blobs.
+func mountCacheSize(flag string) (int64, error) {
+	if flag != "" {
+		n, err := parseSize(flag)
+		if err != nil || n <= 0 {
+			return 0, usageErrorf("--cache-size %q: want a positive size such as 512M or 2G", flag)
+		}
+		return n, nil
+	}
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 1 << 30, nil
+	}
+	return min(int64(si.Totalram)*int64(si.Unit)/4, 1<<30), nil
+}
+
+// parseSize parses a byte count with an optional binary suffix K, M, G or T
+// (optionally followed by "iB" or "B"): "1073741824", "512M", "2GiB".
+func parseSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "KMGTiBkmgtb")
+	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "i"))
+	shift := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+	sh, ok := shift[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n < 0 || n > math.MaxInt64>>sh {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n << sh, nil
 }

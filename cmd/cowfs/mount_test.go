@@ -267,3 +267,20 @@ func TestMountFailures(t *testing.T) {
 		t.Errorf("store in use: status %d, %q", status, errs)
 	}
 }
+
+// TestParseSize checks the sizes --cache-size takes.
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1073741824": 1 << 30, "512M": 512 << 20, "2G": 2 << 30, "2GiB": 2 << 30, "64k": 64 << 10, "1MB": 1 << 20, "0": 0} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "-1M", "1X", "1.5G", "9999999999T", "1GG"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+	if _, errs, status := cli(t, "mount", "--cache-size", "lots", "--store", "mem:", t.TempDir()); status != exitUsage || !strings.Contains(errs, "--cache-size") {
+		t.Errorf("bad --cache-size: status %d, %q", status, errs)
+	}
+}

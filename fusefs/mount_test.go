@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"github.com/cowfs/cowfs/internal/fusetest"
 	"os"
 	"sort"
 	"testing"
@@ -10,20 +11,6 @@ import (
 	"github.com/cowfs/cowfs/store/mem"
 	"github.com/hanwen/go-fuse/v2/posixtest"
 )
-
-// requireFUSE skips a test that needs to mount when this machine cannot,
-// except under CI, where such a test must run.
-func requireFUSE(t testing.TB) {
-	t.Helper()
-	_, err := os.Stat("/dev/fuse")
-	if os.Geteuid() == 0 && err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("FUSE tests must run under CI: need root and /dev/fuse (euid %d, /dev/fuse: %v)", os.Geteuid(), err)
-	}
-	t.Skip("needs root and /dev/fuse")
-}
 
 // testMount is a volume of an in-memory store mounted in a temporary
 // directory.
@@ -38,7 +25,7 @@ type testMount struct {
 // and checks every invariant of the store.
 func mountMem(t testing.TB) *testMount {
 	t.Helper()
-	requireFUSE(t)
+	fusetest.Require(t)
 	fsys, err := cowfs.Open(mem.New(), nil)
 	if err != nil {
 		t.Fatal(err)

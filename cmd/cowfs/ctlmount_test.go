@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"github.com/cowfs/cowfs/internal/fusetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ import (
 // cleanup unmounts it.
 func serveMem(t *testing.T) string {
 	t.Helper()
-	requireFUSE(t)
+	fusetest.Require(t)
 	fsys, err := cowfs.Open(mem.New(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"github.com/cowfs/cowfs/internal/fusetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,20 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// requireFUSE skips a test that needs to mount when this machine cannot,
-// except under CI, where such a test must run.
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	_, err := os.Stat("/dev/fuse")
-	if os.Geteuid() == 0 && err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("FUSE tests must run under CI: need root and /dev/fuse (euid %d, /dev/fuse: %v)", os.Geteuid(), err)
-	}
-	t.Skip("needs root and /dev/fuse")
-}
 
 // mountProc is a `cowfs mount` process.
 type mountProc struct {
@@ -161,7 +148,7 @@ func checkTree(t *testing.T, dir string, files map[string][]byte) {
 // with SIGTERM (exit 0, unmounted), checks the store, and finds everything
 // again after mounting it anew.
 func TestMountUnmountRemount(t *testing.T) {
-	requireFUSE(t)
+	fusetest.Require(t)
 	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
 	p := startMount(t, store, mnt)
 	files := writeTree(t, mnt)
@@ -189,7 +176,7 @@ func TestMountUnmountRemount(t *testing.T) {
 // TestMountSIGKILL kills the mount daemon after an fsync: after a remount
 // the store checks clean and the fsync'd data is there.
 func TestMountSIGKILL(t *testing.T) {
-	requireFUSE(t)
+	fusetest.Require(t)
 	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
 	p := startMount(t, store, mnt)
 	files := writeTree(t, mnt)
@@ -220,7 +207,7 @@ func TestMountSIGKILL(t *testing.T) {
 // mount point is detached at once, the open file keeps working, and the
 // command exits 0 once it is closed.
 func TestMountBusyDetaches(t *testing.T) {
-	requireFUSE(t)
+	fusetest.Require(t)
 	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
 	p := startMount(t, store, mnt)
 	f, err := os.Create(filepath.Join(mnt, "open"))
@@ -253,7 +240,7 @@ func TestMountBusyDetaches(t *testing.T) {
 
 // TestMountFailures checks the clear failures of cowfs mount.
 func TestMountFailures(t *testing.T) {
-	requireFUSE(t)
+	fusetest.Require(t)
 	missing := filepath.Join(t.TempDir(), "missing")
 	if _, errs, status := cli(t, "mount", "--store", "mem:", missing); status != exitFail || !strings.Contains(errs, "mount point") {
 		t.Errorf("missing mount point: status %d, %q", status, errs)

@@ -34,6 +34,14 @@
 //		Share N bytes at offset SOFF of file SRC into file DST at offset
 //		DOFF (cowfs.CopyRange); DST must exist. It copies less than N only
 //		when SRC ends first. Reply: the number of bytes copied, in decimal.
+//	insert PATH OFF N
+//		Insert N zero bytes (a hole) at offset OFF of file PATH, moving
+//		what follows up: fallocate's insert range, at any byte offsets
+//		(the Linux FUSE client refuses that mode, so a mount offers it
+//		here). Reply: empty.
+//	collapse PATH OFF N
+//		Remove the N bytes at offset OFF of file PATH, moving what follows
+//		down: fallocate's collapse range, at any byte offsets. Reply: empty.
 //	snapshot create NAME
 //		Snapshot the volume (Volume.Snapshot). Reply: empty.
 //	snapshot delete NAME
@@ -66,8 +74,8 @@
 //
 // Exec returns a *cowfs.Error. An unknown command, a wrong number of
 // arguments, a bad number or an unterminated quote is EINVAL; clone,
-// copyrange, snapshot create and snapshot delete served by a read-only
-// snapshot are EROFS; everything else is the error of the Go API call (ENOENT
+// copyrange, insert, collapse, snapshot create and snapshot delete served by
+// a read-only snapshot are EROFS; everything else is the error of the Go API call (ENOENT
 // for a missing file, EEXIST for an existing clone destination, ...). A
 // command refused with EINVAL or EROFS has changed nothing.
 package ctl
@@ -120,6 +128,8 @@ type command struct {
 var commands = []command{
 	{"clone", 2, "clone SRC DST", (*Server).clone},
 	{"copyrange", 5, "copyrange SRC SOFF DST DOFF N", (*Server).copyRange},
+	{"insert", 3, "insert PATH OFF N", (*Server).insert},
+	{"collapse", 3, "collapse PATH OFF N", (*Server).collapse},
 	{"snapshot create", 1, "snapshot create NAME", (*Server).snapshotCreate},
 	{"snapshot delete", 1, "snapshot delete NAME", (*Server).snapshotDelete},
 	{"snapshot list", 0, "snapshot list", (*Server).snapshotList},
@@ -210,6 +220,45 @@ func (s *Server) copyRange(args []string) (string, error) {
 		return "", err
 	}
 	return strconv.FormatInt(n, 10) + "\n", nil
+}
+
+// insert is "insert PATH OFF N".
+func (s *Server) insert(args []string) (string, error) {
+	return s.fallocate("insert", cowfs.FallocInsertRange, args)
+}
+
+// collapse is "collapse PATH OFF N".
+func (s *Server) collapse(args []string) (string, error) {
+	return s.fallocate("collapse", cowfs.FallocCollapseRange, args)
+}
+
+// fallocate runs File.Fallocate with mode on the file and range in args.
+func (s *Server) fallocate(op string, mode uint32, args []string) (string, error) {
+	p := volPath(args[0])
+	off, err := parseNumber(op, args[1])
+	if err != nil {
+		return "", err
+	}
+	n, err := parseNumber(op, args[2])
+	if err != nil {
+		return "", err
+	}
+	if err := s.writable(op, p); err != nil {
+		return "", err
+	}
+	f, err := s.Vol.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return "", err
+	}
+	err = f.Fallocate(mode, off, n)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	s.changed(p)
+	return "", nil
 }
 
 // snapshotCreate is "snapshot create NAME".

@@ -226,6 +226,36 @@ func TestCopyRange(t *testing.T) {
 	}
 }
 
+func TestInsertCollapse(t *testing.T) {
+	ts := newTestServer(t)
+	v := ts.Vol
+	data := randomBytes(10_000, 4)
+	writeFile(t, v, "f", data)
+	ts.exec(t, "insert f 1234 777")
+	want := append(append(slices.Clone(data[:1234]), make([]byte, 777)...), data[1234:]...)
+	if got := readFile(t, v, "f"); !bytes.Equal(got, want) {
+		t.Fatalf("after insert: %d bytes, not the expected %d", len(got), len(want))
+	}
+	ts.exec(t, "collapse /f 1000 3001")
+	want = append(slices.Clone(want[:1000]), want[4001:]...)
+	if got := readFile(t, v, "f"); !bytes.Equal(got, want) {
+		t.Fatalf("after collapse: %d bytes, not the expected %d", len(got), len(want))
+	}
+	if want := []string{"f", "f"}; !slices.Equal(ts.changed, want) {
+		t.Fatalf("Changed got %q, want %q", ts.changed, want)
+	}
+	// A collapse reaching past the end of file changes nothing.
+	if _, err := ts.Exec("collapse f 5000 100000"); cowfs.Errno(err) != syscall.EINVAL {
+		t.Errorf("collapse past the end: %v, want EINVAL", err)
+	}
+	if _, err := ts.Exec("insert missing 0 1"); cowfs.Errno(err) != syscall.ENOENT {
+		t.Errorf("insert into a missing file: %v, want ENOENT", err)
+	}
+	if got := readFile(t, v, "f"); !bytes.Equal(got, want) {
+		t.Fatal("a refused command changed the file")
+	}
+}
+
 func TestSnapshots(t *testing.T) {
 	ts := newTestServer(t)
 	v := ts.Vol

@@ -69,8 +69,8 @@ type FS struct {
 	ropes   *rope.Tree
 	dirs    *dirtree.Tree
 	zombies *btree.Tree[zombie]
-	nodes   *cache.LRU[any]    // decoded nodes by ID
-	data    *cache.LRU[[]byte] // data blobs by ID
+	nodes   *cache.Cache[any]    // decoded nodes by ID
+	data    *cache.Cache[[]byte] // data blobs by ID
 
 	// readMu is held shared by readers of immutable trees outside mu, from
 	// taking a tree until done with it, and exclusively by a commit while it

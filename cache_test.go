@@ -1,0 +1,130 @@
+package cowfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cowfs/cowfs/store/mem"
+)
+
+// TestCacheSharedByClonesAndCopies reads a 1 GiB file, 9 clones of it and
+// a copy made with plain Read and Write: the data cache holds the bytes
+// once (at most 1.05 GiB), and each blob is fetched from the store once.
+// Under the race detector or -short the file is 128 MiB.
+func TestCacheSharedByClonesAndCopies(t *testing.T) {
+	size := int64(1 << 30)
+	if raceDetector || testing.Short() {
+		size = 128 << 20
+	}
+	st := mem.New()
+	f, err := Open(st, &Options{CacheBytes: 4 * size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v, err := f.CreateVolume("v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The original, written in 1 MiB writes of seeded random bytes.
+	w, err := v.Create("orig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	chunk := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(chunk)) {
+		for i := 0; i < len(chunk); i += 8 {
+			v := r.Uint64()
+			for j := range 8 {
+				chunk[i+j] = byte(v >> (8 * j))
+			}
+		}
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"orig"}
+	for i := range 9 {
+		name := fmt.Sprintf("clone%d", i)
+		if err := v.Clone("orig", name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	// The copy, through Read and Write.
+	src, err := v.Open("orig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := v.Create("copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, make([]byte, 1<<20)); err != nil || n != size {
+		t.Fatalf("copy: %d bytes, %v", n, err)
+	}
+	src.Close()
+	dst.Close()
+	names = append(names, "copy")
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Read every file in full, comparing it with the original.
+	orig, err := v.Open("orig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	want, got := make([]byte, 1<<20), make([]byte, 1<<20)
+	for _, name := range names {
+		g, err := v.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(0); off < size; off += int64(len(got)) {
+			if _, err := orig.ReadAt(want, off); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			if _, err := g.ReadAt(got, off); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s differs from orig in the MiB at %d", name, off)
+			}
+		}
+		g.Close()
+	}
+	_, data := f.CacheStats()
+	u, err := st.Usage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := u.Blobs
+	t.Logf("data cache after reading 11 files of %d MiB: %d MiB in %d entries; %d misses, %d hits; store: %d blobs",
+		size>>20, data.Bytes>>20, data.Entries, data.Misses, data.Hits, blobs)
+	if data.Bytes > size+size/20 {
+		t.Errorf("the data cache holds %d bytes for %d bytes of distinct data (more than 1.05x)", data.Bytes, size)
+	}
+	if data.Bytes < size-size/20 {
+		t.Errorf("the data cache holds only %d bytes of %d: it should have kept them all", data.Bytes, size)
+	}
+	if data.Misses > blobs {
+		t.Errorf("%d cache misses for %d stored blobs: a blob was fetched more than once", data.Misses, blobs)
+	}
+}
+
+// onlyReader and onlyWriter hide every method but Read and Write, so
+// io.CopyBuffer copies through them and nothing else.
+type onlyReader struct{ io.Reader }
+type onlyWriter struct{ io.Writer }
+

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -444,5 +445,127 @@ func BenchmarkSeqWrite1GiB(b *testing.B) {
 	b.ReportMetric(float64(u2), "usage2-bytes")
 	if u1 < size || u2-u1 >= u1/100 {
 		b.Fatalf("store usage %d bytes after one file of %d, %d after a second identical file: want growth < 1%%", u1, size, u2)
+	}
+}
+
+// BenchmarkReadDeferred1GiB takes a deferred read of a whole committed 1 GiB
+// file (64 MiB with -short), next to ReadAt of the same bytes into a 1 GiB
+// buffer in the same run, the baseline.
+func BenchmarkReadDeferred1GiB(b *testing.B) {
+	size := benchSize()
+	fx := fixture("seq-read", func() *readFixture {
+		f, _, v := benchFS(b, &Options{CacheBytes: 2 << 30})
+		writeSeq(b, v, "big", size, nil)
+		if err := f.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		fl, err := v.Open("big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &readFixture{f: f, file: fl}
+	})
+	b.Run("ReadDeferred", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			w, err := fx.file.ReadDeferred(0, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if w.Len() != size {
+				b.Fatalf("view of %d bytes", w.Len())
+			}
+			w.Release()
+		}
+	})
+	b.Run("ReadAt", func(b *testing.B) {
+		buf := make([]byte, size)
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			if _, err := fx.file.ReadAt(buf, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkViewWriteBack1GiB writes back a view of a 1 GiB file (64 MiB
+// with -short) in which 1% of the pages were changed, and reports the bytes
+// written as a share of the view (goal: at most 1.1%).
+func BenchmarkViewWriteBack1GiB(b *testing.B) {
+	size := benchSize()
+	f, _, v := benchFS(b, nil)
+	writeSeq(b, v, "big", size, nil)
+	if err := f.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	fl, err := v.OpenFile("big", os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pages := size / PageSize
+	changed := make([]byte, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w, err := fl.ReadDeferred(0, size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for pg := int64(0); pg < pages; pg += 100 { // 1% of the pages
+			changed[0] = byte(i + int(pg))
+			if _, err := w.WriteAt(changed, pg*PageSize+17); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		written, err := w.WriteTo(fl, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric(100*float64(written)/float64(size), "%written")
+		w.Release()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkViewTouchPages reads k random pages of a view of a whole 1 GiB
+// file (64 MiB with -short): the time per page should not grow with k.
+func BenchmarkViewTouchPages(b *testing.B) {
+	size := benchSize()
+	fx := fixture("seq-read", func() *readFixture {
+		f, _, v := benchFS(b, &Options{CacheBytes: 2 << 30})
+		writeSeq(b, v, "big", size, nil)
+		if err := f.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		fl, err := v.Open("big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &readFixture{f: f, file: fl}
+	})
+	page := make([]byte, PageSize)
+	for _, k := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("pages=%d", k), func(b *testing.B) {
+			w, err := fx.file.ReadDeferred(0, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Release()
+			r := mrand.New(mrand.NewPCG(1, uint64(k)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for range k {
+					if _, err := w.ReadAt(page, r.Int64N(size/PageSize)*PageSize); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k), "ns/page")
+		})
 	}
 }

@@ -42,6 +42,7 @@ type commit struct {
 	zq        btree.Ref[zombie] // the zombie list as this commit leaves it
 	zqChanged bool
 	dead      []btree.Child // zombies taken off the list, to delete
+	views     []viewRoot    // view roots this commit creates
 }
 
 func newCommit(f *FS) *commit {
@@ -331,13 +332,18 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		}
 		changed = append(changed, done{v, id})
 	}
+	if err := f.commitViews(c); err != nil {
+		return err
+	}
 	if len(c.swaps) == 0 && len(f.fresh) == 0 && f.zq.Empty() {
+		f.finishViews(c)
 		f.evictLocked()
 		return nil
 	}
 	if err := c.run(); err != nil {
 		return err
 	}
+	f.finishViews(c)
 	for _, d := range changed {
 		d.v.committed = d.id
 		d.v.clearDirty()

@@ -87,6 +87,9 @@ type FS struct {
 	bgErr  error              // a background commit's failure, not yet reported
 	closed bool
 
+	views    []*viewPin // views' snapshots, until their release is committed
+	nextView uint64     // the last view number used
+
 	stop     chan struct{} // closed by Close to end the background commits
 	done     chan struct{} // closed when they have ended
 	stopOnce sync.Once
@@ -117,6 +120,9 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	f.zombies = &btree.Tree[zombie]{Ops: zombieOps{}, Kind: zombieKind}
 	f.zombies.Load = loadNode(f, func(id store.ID, b []byte) (*btree.Node[zombie], error) { return f.zombies.Decode(id, b) })
 	if err := f.loadZombies(); err != nil {
+		return nil, wrapIO("open", "", err)
+	}
+	if err := f.releaseViewsOfDeadProcess(); err != nil {
 		return nil, wrapIO("open", "", err)
 	}
 	if f.opt.CommitInterval > 0 {

@@ -127,4 +127,3 @@ func TestCacheSharedByClonesAndCopies(t *testing.T) {
 // io.CopyBuffer copies through them and nothing else.
 type onlyReader struct{ io.Reader }
 type onlyWriter struct{ io.Writer }
-

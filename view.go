@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -217,40 +218,11 @@ func (v *View) WriteTo(dst *File, off int64) (int64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	const op = "write back view"
-	if v.pin == nil {
-		return 0, errorf(op, dst.name, syscall.EBADF, errors.New("view released"))
-	}
-	f := v.f
-	if dst.v.f != f {
-		return 0, errorf(op, dst.name, syscall.EXDEV, nil)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := dst.use(op, true); err != nil {
+	d, err := v.shareLocked(op, 0, dst, off, v.snap.Len)
+	if err != nil || d == nil {
 		return 0, err
 	}
-	if dst.v.readOnly {
-		return 0, errorf(op, dst.name, syscall.EROFS, nil)
-	}
-	d := dst.x
-	if d.ent.Type() != dirtree.TypeReg {
-		return 0, errorf(op, dst.name, syscall.EINVAL, errors.New("not a regular file"))
-	}
-	if off < 0 || off > rope.MaxSize || v.snap.Len > rope.MaxSize-off {
-		return 0, errorf(op, dst.name, syscall.EFBIG, nil)
-	}
-	if v.snap.Len == 0 {
-		return 0, nil
-	}
-	if err := d.flushBuf(); err != nil {
-		return 0, wrapIO(op, dst.name, err)
-	}
-	r, err := rope.Put(f.ropes, d.ent.Data, off, v.snap.Len, v.snap)
-	if err != nil {
-		return 0, wrapIO(op, dst.name, err)
-	}
-	d.ent.Data = r
-	d.recountPending()
+	defer v.f.mu.Unlock()
 	var written int64
 	for _, pg := range sortedKeys(v.pages) {
 		b := v.pages[pg]
@@ -261,6 +233,81 @@ func (v *View) WriteTo(dst *File, off int64) (int64, error) {
 	}
 	d.stamp(true)
 	return written, nil
+}
+
+// CopyRange shares n bytes of the view's snapshot at soff into dst at doff,
+// like cowfs.CopyRange: no byte is copied. Pages written into the view do
+// not count: this is the snapshot as it was read. It copies less than n
+// only when the view ends first.
+func (v *View) CopyRange(soff int64, dst *File, doff int64, n int64) (int64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	const op = "copy range from view"
+	if soff < 0 || n < 0 {
+		return 0, errorf(op, dst.name, syscall.EINVAL, nil)
+	}
+	if soff >= v.snap.Len || n == 0 {
+		return 0, nil
+	}
+	n = min(n, v.snap.Len-soff)
+	d, err := v.shareLocked(op, soff, dst, doff, n)
+	if err != nil || d == nil {
+		return 0, err
+	}
+	defer v.f.mu.Unlock()
+	d.stamp(true)
+	return n, nil
+}
+
+// shareLocked puts [soff, soff+n) of the snapshot into dst at doff and
+// returns dst's inode with the FS locked, or nil (and the FS unlocked) if
+// there was nothing to do or it failed. The caller holds v.mu.
+func (v *View) shareLocked(op string, soff int64, dst *File, doff, n int64) (*inode, error) {
+	if v.pin == nil {
+		return nil, errorf(op, dst.name, syscall.EBADF, errors.New("view released"))
+	}
+	f := v.f
+	if dst.v.f != f {
+		return nil, errorf(op, dst.name, syscall.EXDEV, nil)
+	}
+	f.mu.Lock()
+	fail := func(err error) (*inode, error) { f.mu.Unlock(); return nil, err }
+	if err := dst.use(op, true); err != nil {
+		return fail(err)
+	}
+	if dst.v.readOnly {
+		return fail(errorf(op, dst.name, syscall.EROFS, nil))
+	}
+	if dst.flag&os.O_APPEND != 0 {
+		return fail(errorf(op, dst.name, syscall.EBADF, errors.New("destination opened with O_APPEND")))
+	}
+	d := dst.x
+	if d.ent.Type() != dirtree.TypeReg {
+		return fail(errorf(op, dst.name, syscall.EINVAL, errors.New("not a regular file")))
+	}
+	if doff < 0 || doff > rope.MaxSize || n > rope.MaxSize-doff {
+		return fail(errorf(op, dst.name, syscall.EFBIG, nil))
+	}
+	if n == 0 {
+		return fail(nil)
+	}
+	if err := d.flushBuf(); err != nil {
+		return fail(wrapIO(op, dst.name, err))
+	}
+	piece := v.snap
+	if soff != 0 || n != v.snap.Len {
+		var err error
+		if piece, err = f.ropes.Slice(v.snap, soff, soff+n); err != nil {
+			return fail(wrapIO(op, dst.name, err))
+		}
+	}
+	r, err := rope.Put(f.ropes, d.ent.Data, doff, n, piece)
+	if err != nil {
+		return fail(wrapIO(op, dst.name, err))
+	}
+	d.ent.Data = r
+	d.recountPending()
+	return d, nil
 }
 
 // Reread makes the view a new snapshot of the file at off, of the same

@@ -245,3 +245,32 @@ func TestViewReread(t *testing.T) {
 	}
 	checkFS(t, f)
 }
+
+// TestViewCopyRange shares part of a view's snapshot into a file: the
+// snapshot's bytes, not the view's own writes, and short at the view's end.
+func TestViewCopyRange(t *testing.T) {
+	f, _, v, data := newViewFS(t, 50000)
+	fl, _ := v.OpenFile("f", 2, 0)
+	defer fl.Close()
+	w, err := fl.ReadDeferred(100, 40000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Release()
+	w.WriteAt([]byte("mine"), 10)
+	fl.WriteAt([]byte("later"), 110)
+	dst, _ := v.Create("g")
+	defer dst.Close()
+	n, err := w.CopyRange(5, dst, 3, 1<<20)
+	if err != nil || n != 40000-5 {
+		t.Fatalf("copy range: %d, %v", n, err)
+	}
+	got, _ := v.ReadFile("g")
+	if want := append(make([]byte, 3), data[105:40100]...); !bytes.Equal(got, want) {
+		t.Fatalf("g: %d bytes, want %d", len(got), len(want))
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	checkFS(t, f)
+}

@@ -42,6 +42,13 @@
 //	collapse PATH OFF N
 //		Remove the N bytes at offset OFF of file PATH, moving what follows
 //		down: fallocate's collapse range, at any byte offsets. Reply: empty.
+//	snapshot-file PATH
+//		Take a private snapshot of file PATH in O(1) (File.ReadDeferred of
+//		the whole file) and serve it as a read-only file. Reply: its path
+//		from the mount root (as .cowfs/files/N), then a newline. Mapping it
+//		with mmap(MAP_PRIVATE) is a deferred read: pages fill on first
+//		touch, later writes to PATH never show. Removing it releases the
+//		snapshot.
 //	snapshot create NAME
 //		Snapshot the volume (Volume.Snapshot). Reply: empty.
 //	snapshot delete NAME
@@ -114,6 +121,12 @@ type Server struct {
 	// Stats, if set, returns the frontend's own counters, which the stats
 	// reply holds under "frontend".
 	Stats func() map[string]any
+	// ServeView, if set, serves a deferred read of a whole file as a
+	// read-only file of the frontend and returns its path from the mount
+	// root (st describes the file it was taken of: its owner and mode
+	// carry over); the frontend releases the view when that file is removed.
+	// Without it, snapshot-file fails with ENOTSUP.
+	ServeView func(v *cowfs.View, st *cowfs.Stat) (string, error)
 }
 
 // command is one command of the language.
@@ -130,6 +143,7 @@ var commands = []command{
 	{"copyrange", 5, "copyrange SRC SOFF DST DOFF N", (*Server).copyRange},
 	{"insert", 3, "insert PATH OFF N", (*Server).insert},
 	{"collapse", 3, "collapse PATH OFF N", (*Server).collapse},
+	{"snapshot-file", 1, "snapshot-file PATH", (*Server).snapshotFile},
 	{"snapshot create", 1, "snapshot create NAME", (*Server).snapshotCreate},
 	{"snapshot delete", 1, "snapshot delete NAME", (*Server).snapshotDelete},
 	{"snapshot list", 0, "snapshot list", (*Server).snapshotList},
@@ -259,6 +273,34 @@ func (s *Server) fallocate(op string, mode uint32, args []string) (string, error
 	}
 	s.changed(p)
 	return "", nil
+}
+
+// snapshotFile is "snapshot-file PATH".
+func (s *Server) snapshotFile(args []string) (string, error) {
+	const op = "snapshot-file"
+	p := volPath(args[0])
+	if s.ServeView == nil {
+		return "", &cowfs.Error{Op: op, Path: p, Errno: syscall.ENOTSUP, Err: errors.New("this server cannot serve file snapshots")}
+	}
+	f, err := s.Vol.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	v, err := f.ReadDeferred(0, 1<<62)
+	if err != nil {
+		return "", err
+	}
+	served, err := s.ServeView(v, fi.Stat())
+	if err != nil {
+		v.Release()
+		return "", err
+	}
+	return served + "\n", nil
 }
 
 // snapshotCreate is "snapshot create NAME".

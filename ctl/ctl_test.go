@@ -256,6 +256,34 @@ func TestInsertCollapse(t *testing.T) {
 	}
 }
 
+func TestSnapshotFile(t *testing.T) {
+	ts := newTestServer(t)
+	writeFile(t, ts.Vol, "f", []byte("snapshot me"))
+	if _, err := ts.Exec("snapshot-file f"); cowfs.Errno(err) != syscall.ENOTSUP {
+		t.Errorf("snapshot-file without a frontend that serves views: %v, want ENOTSUP", err)
+	}
+	var got *cowfs.View
+	ts.ServeView = func(v *cowfs.View, st *cowfs.Stat) (string, error) {
+		got = v
+		if st.Size != 11 {
+			t.Errorf("ServeView got the stat of a %d-byte file", st.Size)
+		}
+		return ".cowfs/files/1", nil
+	}
+	if r := ts.exec(t, "snapshot-file /f"); r != ".cowfs/files/1\n" {
+		t.Fatalf("snapshot-file replied %q", r)
+	}
+	writeFile(t, ts.Vol, "f", []byte("changed"))
+	b := make([]byte, 11)
+	if n, err := got.ReadAt(b, 0); n != 11 || string(b) != "snapshot me" {
+		t.Errorf("the served view reads %q, %v", b[:n], err)
+	}
+	got.Release()
+	if _, err := ts.Exec("snapshot-file missing"); cowfs.Errno(err) != syscall.ENOENT {
+		t.Errorf("snapshot-file of a missing file: %v, want ENOENT", err)
+	}
+}
+
 func TestSnapshots(t *testing.T) {
 	ts := newTestServer(t)
 	v := ts.Vol

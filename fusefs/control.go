@@ -58,6 +58,9 @@ func (d *controlDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	case "ctl":
 		d.m.ctlAttr(&out.Attr)
 		return d.NewPersistentInode(ctx, &ctlFile{m: d.m}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ctlFileIno}), 0
+	case "files":
+		d.m.dirAttr(&out.Attr, filesDirIno)
+		return d.NewPersistentInode(ctx, &filesDir{m: d.m}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: filesDirIno}), 0
 	case "snapshots":
 		d.m.dirAttr(&out.Attr, snapshotsDirIno)
 		return d.NewPersistentInode(ctx, &snapshotsDir{m: d.m}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: snapshotsDirIno}), 0
@@ -68,6 +71,7 @@ func (d *controlDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 func (d *controlDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return fs.NewListDirStream(append(dots(&d.Inode),
 		fuse.DirEntry{Name: "ctl", Ino: ctlFileIno, Mode: syscall.S_IFREG},
+		fuse.DirEntry{Name: "files", Ino: filesDirIno, Mode: syscall.S_IFDIR},
 		fuse.DirEntry{Name: "snapshots", Ino: snapshotsDirIno, Mode: syscall.S_IFDIR},
 	)), 0
 }

@@ -70,7 +70,9 @@ type mount struct {
 	mu      sync.Mutex
 	snapIno map[snapKey]uint64 // (snapshot, cowfs inode) → FUSE inode
 	nextIno uint64
-	snaps   map[string]*snapshot // open snapshots by name
+	snaps   map[string]*snapshot   // open snapshots by name
+	views   map[uint64]*servedView // .cowfs/files/N by N
+	viewSeq uint64                 // the last N used
 
 	stats struct {
 		reads, readBytes, writes, writeBytes atomic.Int64
@@ -97,6 +99,7 @@ const (
 	controlDirIno   = firstSnapIno - 1
 	ctlFileIno      = firstSnapIno - 2
 	snapshotsDirIno = firstSnapIno - 3
+	filesDirIno     = firstSnapIno - 4
 	firstSnapIno    = 3 << 62
 )
 
@@ -115,13 +118,13 @@ var (
 // it. As root it mounts directly and lets every user in (permissions are
 // still checked); otherwise it uses fusermount3.
 func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (*Server, error) {
-	m := &mount{fsys: fsys, vol: vol, started: time.Now(), snapIno: map[snapKey]uint64{}, nextIno: firstSnapIno, snaps: map[string]*snapshot{}}
+	m := &mount{fsys: fsys, vol: vol, started: time.Now(), snapIno: map[snapKey]uint64{}, nextIno: firstSnapIno, snaps: map[string]*snapshot{}, views: map[uint64]*servedView{}}
 	if opt != nil {
 		m.opt = *opt
 	}
 	m.root = &node{m: m, vol: vol}
 	m.ctlDir = &controlDir{m: m}
-	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats}
+	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats, ServeView: m.serveView}
 	root := os.Geteuid() == 0
 	fopt := &fs.Options{
 		MountOptions: fuse.MountOptions{

@@ -93,6 +93,7 @@ var commands = []command{
 	{"scrub", "[--store S] [--json]", "read and verify every stored blob, referenced or not", runScrub},
 	{"gc", "[--store S] [--json]", "delete every blob waiting for deletion, then compact", runGC},
 	{"clone", "SRC DST", "clone a file or directory tree in a mount, in O(1)", runClone},
+	{"snapshot-file", "PATH", "serve a private O(1) snapshot of a file, for mmap(MAP_PRIVATE)", runSnapshotFile},
 	{"snapshot", "create|list|delete MOUNTPOINT [NAME]", "create, list or delete snapshots of a mounted volume", runSnapshot},
 	{"du", "[--json] PATH...", "logical, shared and exclusive bytes of paths in a mount", runDu},
 	{"stats", "[--json] MOUNTPOINT", "cache and store counters of a mount", runStats},

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"github.com/cowfs/cowfs/internal/fusetest"
+	"github.com/cowfs/cowfs/privmap"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,5 +271,95 @@ func TestParseSize(t *testing.T) {
 	}
 	if _, errs, status := cli(t, "mount", "--cache-size", "lots", "--store", "mem:", t.TempDir()); status != exitUsage || !strings.Contains(errs, "--cache-size") {
 		t.Errorf("bad --cache-size: status %d, %q", status, errs)
+	}
+}
+
+// fuseStat returns counter name of the mount's `cowfs stats --json`.
+func fuseStat(t *testing.T, mnt, name string) int64 {
+	t.Helper()
+	out, errs, status := cli(t, "stats", "--json", mnt)
+	if status != 0 {
+		t.Fatalf("stats: %d: %s", status, errs)
+	}
+	var st struct {
+		Frontend struct {
+			Fuse map[string]int64 `json:"fuse"`
+		} `json:"frontend"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("stats: %v\n%s", err, out)
+	}
+	v, ok := st.Frontend.Fuse[name]
+	if !ok {
+		t.Fatalf("stats has no %s:\n%s", name, out)
+	}
+	return v
+}
+
+// TestSnapshotFileMappedPrivately takes a file snapshot through the mount,
+// maps it privately in this process (the mount daemon is another), and
+// writes back only the pages this process changed: the rest is a clone.
+func TestSnapshotFileMappedPrivately(t *testing.T) {
+	fusetest.Require(t)
+	store, mnt := filepath.Join(t.TempDir(), "store"), t.TempDir()
+	startMount(t, store, mnt)
+	orig := filepath.Join(mnt, "data")
+	data := make([]byte, 4<<20+100)
+	rand.Read(data)
+	if err := os.WriteFile(orig, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, status := cli(t, "snapshot-file", orig)
+	if status != 0 {
+		t.Fatalf("snapshot-file: %d: %s", status, errs)
+	}
+	snap := strings.TrimSpace(out)
+	if !strings.HasPrefix(snap, filepath.Join(mnt, ".cowfs", "files")+"/") {
+		t.Fatalf("snapshot-file printed %q", snap)
+	}
+	// Later writes to the file never show in the snapshot.
+	f, err := os.OpenFile(orig, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("changed after the snapshot"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	m, err := privmap.Map(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b := m.Bytes()
+	if !bytes.Equal(b, data) {
+		t.Fatal("the mapped snapshot differs from the file as it was")
+	}
+	ps := os.Getpagesize()
+	b[5*ps+1] = 'X'
+	b[600*ps] = 'Y'
+	if p, err := m.PrivatePages(); err != nil || len(p) != 2 || p[0] != 5 || p[1] != 600 {
+		t.Fatalf("private pages %v, %v; want [5 600]", p, err)
+	}
+	writes, copied := fuseStat(t, mnt, "write_bytes"), fuseStat(t, mnt, "copy_range_bytes")
+	written, err := m.WriteBack(f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written != int64(2*ps) {
+		t.Errorf("write-back wrote %d bytes, want 2 pages", written)
+	}
+	if d := fuseStat(t, mnt, "write_bytes") - writes; d != int64(2*ps) {
+		t.Errorf("the mount received %d bytes of writes, want 2 pages", d)
+	}
+	if d := fuseStat(t, mnt, "copy_range_bytes") - copied; d != int64(len(data)) {
+		t.Errorf("the mount shared %d bytes, want %d", d, len(data))
+	}
+	got, err := os.ReadFile(orig)
+	if err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("after write-back the file differs from the mapping (%v)", err)
+	}
+	if err := os.Remove(snap); err != nil {
+		t.Errorf("remove the snapshot: %v", err)
 	}
 }

@@ -3,12 +3,15 @@ package cowfs
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
+	"github.com/cowfs/cowfs/store/local"
 	"github.com/cowfs/cowfs/store/mem"
 )
 
@@ -127,3 +130,90 @@ func TestCacheSharedByClonesAndCopies(t *testing.T) {
 // io.CopyBuffer copies through them and nothing else.
 type onlyReader struct{ io.Reader }
 type onlyWriter struct{ io.Writer }
+
+// TestCacheBoundsMemory writes and then reads far more data than the cache
+// holds on the local store: the cache stays within its bound and so does
+// the heap.
+func TestCacheBoundsMemory(t *testing.T) {
+	size := int64(256 << 20)
+	if raceDetector || testing.Short() {
+		size = 64 << 20
+	}
+	const cacheBytes = 16 << 20
+	dir := t.TempDir()
+	st, err := local.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(st, &Options{CacheBytes: cacheBytes, FlushBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.CreateVolume("v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	r := rand.New(rand.NewPCG(3, 3))
+	for i := range 4 {
+		w, err := v.Create(fmt.Sprint("f", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(0); off < size/4; off += int64(len(chunk)) {
+			for j := 0; j < len(chunk); j += 8 {
+				binary.LittleEndian.PutUint64(chunk[j:], r.Uint64())
+			}
+			if _, err := w.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("heap in use after writing %d MiB: %d MiB", size>>20, ms.HeapInuse>>20)
+	// Written data must not stay in memory once committed (a held-back
+	// chunk tail once kept its whole flush buffer alive).
+	if ms.HeapInuse > 32<<20 {
+		t.Errorf("heap in use after writing and committing %d MiB: %d MiB", size>>20, ms.HeapInuse>>20)
+	}
+	maxHeap := uint64(0)
+	for round := range 2 {
+		for i := range 4 {
+			g, err := v.Open(fmt.Sprint("f", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := int64(0); ; off += int64(len(chunk)) {
+				if _, err := g.ReadAt(chunk, off); err != nil {
+					break
+				}
+				if off%(16<<20) == 0 {
+					runtime.GC()
+					runtime.ReadMemStats(&ms)
+					maxHeap = max(maxHeap, ms.HeapInuse)
+				}
+			}
+			g.Close()
+		}
+		_, data := f.CacheStats()
+		if data.Bytes > cacheBytes {
+			t.Fatalf("round %d: the data cache holds %d bytes, bound %d", round, data.Bytes, cacheBytes)
+		}
+		if data.Evictions == 0 {
+			t.Fatalf("round %d: reading %d bytes through a %d-byte cache evicted nothing", round, size, cacheBytes)
+		}
+	}
+	t.Logf("read 2 x %d MiB through a %d MiB cache: peak heap in use %d MiB", size>>20, cacheBytes>>20, maxHeap>>20)
+	if maxHeap > 3*cacheBytes+(16<<20) {
+		t.Errorf("peak heap in use %d MiB with a %d MiB cache", maxHeap>>20, cacheBytes>>20)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -319,7 +320,9 @@ func (x *inode) flush(final bool) error {
 		for len(buf) > 0 {
 			n, found := cdc.Cut(buf)
 			if !found && !final && s.end == x.ent.Data.Len {
-				exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: buf})
+				// A copy: a slice of buf would keep all of buf (the
+				// whole run) alive as long as the tail waits.
+				exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: bytes.Clone(buf)})
 				left += int64(len(buf))
 				break
 			}

@@ -345,19 +345,7 @@ func BenchmarkSeqReadCached1GiB(b *testing.B) {
 			}
 		}
 	}
-	fx := fixture("seq-read", func() *readFixture {
-		f, _, v := benchFS(b, &Options{CacheBytes: 2 << 30})
-		writeSeq(b, v, "big", size, nil)
-		if err := f.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		fl, err := v.Open("big")
-		if err != nil {
-			b.Fatal(err)
-		}
-		readAll(fl) // warm the cache
-		return &readFixture{f: f, file: fl}
-	})
+	fx := seqReadFixture(b, size)
 	_, before := fx.f.CacheStats()
 	b.SetBytes(size)
 	b.ResetTimer()
@@ -453,18 +441,7 @@ func BenchmarkSeqWrite1GiB(b *testing.B) {
 // buffer in the same run, the baseline.
 func BenchmarkReadDeferred1GiB(b *testing.B) {
 	size := benchSize()
-	fx := fixture("seq-read", func() *readFixture {
-		f, _, v := benchFS(b, &Options{CacheBytes: 2 << 30})
-		writeSeq(b, v, "big", size, nil)
-		if err := f.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		fl, err := v.Open("big")
-		if err != nil {
-			b.Fatal(err)
-		}
-		return &readFixture{f: f, file: fl}
-	})
+	fx := seqReadFixture(b, size)
 	b.Run("ReadDeferred", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			w, err := fx.file.ReadDeferred(0, size)
@@ -536,18 +513,7 @@ func BenchmarkViewWriteBack1GiB(b *testing.B) {
 // file (64 MiB with -short): the time per page should not grow with k.
 func BenchmarkViewTouchPages(b *testing.B) {
 	size := benchSize()
-	fx := fixture("seq-read", func() *readFixture {
-		f, _, v := benchFS(b, &Options{CacheBytes: 2 << 30})
-		writeSeq(b, v, "big", size, nil)
-		if err := f.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		fl, err := v.Open("big")
-		if err != nil {
-			b.Fatal(err)
-		}
-		return &readFixture{f: f, file: fl}
-	})
+	fx := seqReadFixture(b, size)
 	page := make([]byte, PageSize)
 	for _, k := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("pages=%d", k), func(b *testing.B) {
@@ -568,4 +534,27 @@ func BenchmarkViewTouchPages(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k), "ns/page")
 		})
 	}
+}
+
+// seqReadFixture returns a committed file of size random bytes, open for
+// reading, on an FS whose cache holds it all (it has been read once).
+func seqReadFixture(b *testing.B, size int64) *readFixture {
+	return fixture("seq-read", func() *readFixture {
+		f, _, v := benchFS(b, &Options{CacheBytes: 2 << 30})
+		writeSeq(b, v, "big", size, nil)
+		if err := f.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		fl, err := v.Open("big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, benchChunk)
+		for off := int64(0); off < size; off += benchChunk {
+			if _, err := fl.ReadAt(buf, off); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return &readFixture{f: f, file: fl}
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -28,11 +27,7 @@ func newViewFS(t *testing.T, size int) (*FS, *mem.Store, *Volume, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, size)
-	r := rand.New(rand.NewPCG(uint64(size), 1))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
+	data := randBytes(uint64(size), size)
 	if err := v.WriteFile("f", data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -49,17 +44,6 @@ func readView(t *testing.T, w *View) []byte {
 		t.Fatalf("read view: %d, %v", n, err)
 	}
 	return b
-}
-
-func checkFS(t *testing.T, f *FS) {
-	t.Helper()
-	rep, err := f.Check(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rep.Err(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestViewIsolationAndWriteBack: a view keeps the bytes of its time through
@@ -87,7 +71,7 @@ func TestViewIsolationAndWriteBack(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 	if got := readView(t, w); !bytes.Equal(got, want) {
 		t.Fatal("the view shows later writes to the file")
 	}
@@ -132,7 +116,7 @@ func TestViewIsolationAndWriteBack(t *testing.T) {
 	if wantG := append([]byte("0123456"), want...); !bytes.Equal(got, wantG) {
 		t.Fatalf("g after write-back: %d bytes, want %d, equal prefix %v", len(got), len(wantG), bytes.HasPrefix(got, wantG[:7]))
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 	w.Release()
 	if _, err := w.ReadAt(make([]byte, 1), 0); err == nil {
 		t.Error("a released view still reads")
@@ -140,7 +124,7 @@ func TestViewIsolationAndWriteBack(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 }
 
 // TestViewHoldsItsData: the view's data outlives the file it came from until
@@ -165,7 +149,7 @@ func TestViewHoldsItsData(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 	roots, _ := st.ListRoots(context.Background())
 	if !slices.ContainsFunc(roots, func(r store.Root) bool { return strings.HasPrefix(r.Name, viewRootPrefix) }) {
 		t.Errorf("no view root among %v", roots)
@@ -177,7 +161,7 @@ func TestViewHoldsItsData(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 	u, _ := st.Usage(context.Background())
 	if u.Bytes > 64<<10 {
 		t.Errorf("the store holds %d bytes after the view was released", u.Bytes)
@@ -213,7 +197,7 @@ func TestViewRootsOfDeadProcess(t *testing.T) {
 			t.Errorf("view root %s survives a reopen", r.Name)
 		}
 	}
-	checkFS(t, f2)
+	mustCheck(t, f2)
 }
 
 // TestViewReread: rereading over a view drops its detached pages and shows
@@ -243,7 +227,7 @@ func TestViewReread(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 }
 
 // TestViewCopyRange shares part of a view's snapshot into a file: the
@@ -272,5 +256,5 @@ func TestViewCopyRange(t *testing.T) {
 	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	checkFS(t, f)
+	mustCheck(t, f)
 }

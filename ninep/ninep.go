@@ -456,4 +456,3 @@ func (s *Server) clunk(fid *srv9p.Fid) {
 		st.file = nil
 	}
 }
-

@@ -202,12 +202,7 @@ func (v *View) WriteAt(p []byte, off int64) (int, error) {
 func (v *View) Detached() []int64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	pages := make([]int64, 0, len(v.pages))
-	for pg := range v.pages {
-		pages = append(pages, pg)
-	}
-	slices.Sort(pages)
-	return pages
+	return sortedKeys(v.pages)
 }
 
 // WriteTo writes the view into dst at off, as a write of all its bytes

@@ -94,10 +94,13 @@ func errorOf(err error) error {
 		return nil
 	}
 	if e := cowfs.Errno(err); e != 0 {
-		return errors.New(e.Error())
+		return errno(e)
 	}
 	return err
 }
+
+// errno is the error a 9P client sees for e: its text.
+func errno(e syscall.Errno) error { return errors.New(e.Error()) }
 
 func (s *Server) attach(ctx context.Context, fid, afid *srv9p.Fid, user, aname string) (plan9.Qid, error) {
 	vol, err := s.volume(aname)
@@ -172,7 +175,7 @@ func (s *Server) walk(ctx context.Context, fid, newfid *srv9p.Fid, names []strin
 			case st.kind == controlDir && elem == "ctl":
 				st.kind = controlFile
 			case st.kind == controlDir:
-				return plan9.Qid{}, errors.New(syscall.ENOENT.Error())
+				return plan9.Qid{}, errno(syscall.ENOENT)
 			case elem == "..":
 				st.path = path.Dir(st.path)
 			case st.path == "." && elem == controlName:
@@ -215,7 +218,7 @@ func (s *Server) open(ctx context.Context, fid *srv9p.Fid, mode uint8) error {
 		return nil
 	case controlFile:
 		if st.vol.ReadOnly() && mode&3 != plan9.OREAD {
-			return errors.New(syscall.EROFS.Error())
+			return errno(syscall.EROFS)
 		}
 		st.ctl = &ctl.Server{FS: s.FS, Vol: st.vol}
 		return nil
@@ -224,6 +227,9 @@ func (s *Server) open(ctx context.Context, fid *srv9p.Fid, mode uint8) error {
 		list, err := st.vol.ReadDir(st.path)
 		if err != nil {
 			return errorOf(err)
+		}
+		if st.path == "." {
+			list = withoutControl(list)
 		}
 		st.list = list
 		return nil
@@ -241,10 +247,10 @@ func (s *Server) create(ctx context.Context, fid *srv9p.Fid, name string, perm p
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.kind != volNode {
-		return plan9.Qid{}, errors.New(syscall.EPERM.Error())
+		return plan9.Qid{}, errno(syscall.EPERM)
 	}
 	if name == "." || name == ".." || strings.Contains(name, "/") || (st.path == "." && name == controlName) {
-		return plan9.Qid{}, errors.New(syscall.EINVAL.Error())
+		return plan9.Qid{}, errno(syscall.EINVAL)
 	}
 	p := path.Join(st.path, name)
 	if perm&plan9.DMDIR != 0 {
@@ -273,7 +279,7 @@ func (s *Server) create(ctx context.Context, fid *srv9p.Fid, name string, perm p
 func (s *Server) remove(ctx context.Context, fid *srv9p.Fid) error {
 	st := state(fid)
 	if st.kind != volNode || st.path == "." {
-		return errors.New(syscall.EPERM.Error())
+		return errno(syscall.EPERM)
 	}
 	return errorOf(st.vol.Remove(st.path))
 }
@@ -297,9 +303,6 @@ func (s *Server) read(ctx context.Context, fid *srv9p.Fid, data []byte, off int6
 		return n, nil
 	case st.list != nil || fid.Qid().Type&plan9.QTDIR != 0:
 		list := st.list
-		if st.path == "." {
-			list = withoutControl(list)
-		}
 		return fid.ReadDir(data, off, func(i int, d *plan9.Dir) bool {
 			if i >= len(list) {
 				return false
@@ -410,7 +413,7 @@ func (s *Server) stat(ctx context.Context, fid *srv9p.Fid) (*plan9.Dir, error) {
 func (s *Server) wstat(ctx context.Context, fid *srv9p.Fid, d *plan9.Dir) error {
 	st := state(fid)
 	if st.kind != volNode {
-		return errors.New(syscall.EPERM.Error())
+		return errno(syscall.EPERM)
 	}
 	v := st.vol
 	if d.Mode != ^plan9.Perm(0) {
@@ -420,7 +423,7 @@ func (s *Server) wstat(ctx context.Context, fid *srv9p.Fid, d *plan9.Dir) error 
 	}
 	if d.Length != ^uint64(0) {
 		if d.Length > 1<<62 {
-			return errors.New(syscall.EFBIG.Error())
+			return errno(syscall.EFBIG)
 		}
 		if err := v.Truncate(st.path, int64(d.Length)); err != nil {
 			return errorOf(err)
@@ -433,7 +436,7 @@ func (s *Server) wstat(ctx context.Context, fid *srv9p.Fid, d *plan9.Dir) error 
 	}
 	if d.Name != "" && d.Name != path.Base(st.path) {
 		if st.path == "." || strings.Contains(d.Name, "/") || d.Name == "." || d.Name == ".." {
-			return errors.New(syscall.EINVAL.Error())
+			return errno(syscall.EINVAL)
 		}
 		to := path.Join(path.Dir(st.path), d.Name)
 		if err := v.Rename(st.path, to, cowfs.RenameNoReplace); err != nil {

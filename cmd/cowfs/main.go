@@ -88,7 +88,7 @@ type command struct {
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
 	{"mount", "[--store S] [--volume NAME] MOUNTPOINT", "mount a volume with FUSE until unmounted or interrupted", runMount},
-	{"serve", "[--store S] [--listen ADDR]", "serve every volume over 9P2000 until interrupted", runServe},
+	{"serve", "[--store S] [--listen ADDR] [--cache-size N]", "serve every volume over 9P2000 until interrupted", runServe},
 	{"demo", "[--store S] [--volume NAME]", "run an end-to-end example and verify it", runDemo},
 	{"fsck", "[--store S] [--json] [--repair]", "check every invariant of a store; --repair deletes leaked blobs", runFsck},
 	{"scrub", "[--store S] [--json]", "read and verify every stored blob, referenced or not", runScrub},

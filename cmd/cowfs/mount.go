@@ -32,8 +32,7 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 	spec := storeFlag(fl)
 	volName := fl.String("volume", "main", "the volume to mount (created if missing)")
 	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
-	cacheSize := fl.String("cache-size", "", "bytes of decoded nodes and data the server caches, as 512M, 2G or 1073741824\n"+
-		"(default a quarter of the machine's memory, at most 1G)")
+	cacheSize := cacheSizeFlag(fl)
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: cowfs mount [--store S] [--volume NAME] [--cache-size N] [--debug] MOUNTPOINT")
 		fmt.Fprintln(stderr, "Prints a line ending in \"ready\" on stdout once the mount is live.")
@@ -49,7 +48,7 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 		return usageErrorf("want one MOUNTPOINT, got %q", fl.Args())
 	}
 	mnt := fl.Arg(0)
-	cache, err := mountCacheSize(*cacheSize)
+	cache, err := cacheSizeOf(*cacheSize)
 	if err != nil {
 		return err
 	}
@@ -122,10 +121,17 @@ func detach(mnt string) error {
 	return nil
 }
 
-// mountCacheSize returns the cache size --cache-size asks for, or by
-// default a quarter of the machine's memory, at most 1 GiB: a file server's
-// reads of files it cannot cache fetch and verify whole blobs.
-func mountCacheSize(flag string) (int64, error) {
+// cacheSizeFlag defines the --cache-size flag of the commands that serve
+// (mount, serve).
+func cacheSizeFlag(fl *flag.FlagSet) *string {
+	return fl.String("cache-size", "", "bytes of decoded nodes and data the server caches, as 512M, 2G or 1073741824\n"+
+		"(default a quarter of the machine's memory, at most 1G)")
+}
+
+// cacheSizeOf returns the cache size --cache-size asks for, or by default
+// a quarter of the machine's memory, at most 1 GiB: a file server's reads
+// of files it cannot cache fetch and verify whole blobs.
+func cacheSizeOf(flag string) (int64, error) {
 	if flag != "" {
 		n, err := parseSize(flag)
 		if err != nil || n <= 0 {

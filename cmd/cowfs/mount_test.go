@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"github.com/cowfs/cowfs/internal/fusetest"
 	"github.com/cowfs/cowfs/privmap"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,77 +14,16 @@ import (
 	"time"
 )
 
-// mountProc is a `cowfs mount` process.
-type mountProc struct {
-	cmd    *exec.Cmd
-	mnt    string
-	stderr *bytes.Buffer
-	exited chan error
-}
-
 // startMount runs `cowfs mount --store store mnt` and returns once it says
 // the mount is ready. The test's cleanup stops it if the test did not.
-func startMount(t *testing.T, store, mnt string) *mountProc {
+func startMount(t *testing.T, store, mnt string) *daemon {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "mount", "--store", store, mnt)
-	cmd.Env = cliEnviron(t)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &mountProc{cmd: cmd, mnt: mnt, stderr: new(bytes.Buffer), exited: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasSuffix(sc.Text(), "ready") {
-				ready <- sc.Text()
-			}
-		}
-		p.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			p.wait(t)
-		}
-		syscall.Unmount(mnt, syscall.MNT_DETACH) // if it was killed
-	})
-	select {
-	case <-ready:
-	case err := <-p.exited:
-		t.Fatalf("cowfs mount exited before it was ready: %v\n%s", err, p.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("cowfs mount not ready after 30 s\n%s", p.stderr)
-	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) }) // if it was killed
+	p := startDaemon(t, "mount", "--store", store, mnt)
 	if !mounted(t, mnt) {
 		t.Fatalf("cowfs mount said ready but %s is not mounted", mnt)
 	}
 	return p
-}
-
-// wait waits for the process to exit and returns its exit status.
-func (p *mountProc) wait(t *testing.T) int {
-	t.Helper()
-	select {
-	case err := <-p.exited:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return exit.ExitCode()
-		}
-		if err != nil {
-			t.Fatalf("cowfs mount: %v", err)
-		}
-		return 0
-	case <-time.After(60 * time.Second):
-		p.cmd.Process.Kill()
-		t.Fatalf("cowfs mount did not exit within 60 s\n%s", p.stderr)
-		return -1
-	}
 }
 
 // mounted reports whether dir is a mount point of a cowfs FUSE mount.

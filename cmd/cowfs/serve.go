@@ -21,10 +21,11 @@ func runServe(args []string, stdout, stderr io.Writer) (err error) {
 	fl := newFlags("serve", stderr)
 	spec := storeFlag(fl)
 	listen := fl.String("listen", "127.0.0.1:5640", "where to listen: host:port (TCP) or a path (unix socket)")
+	cacheSize := cacheSizeFlag(fl)
 	open := fl.Bool("unauthenticated-network", false, "allow a TCP address that is not loopback: 9P has no authentication here,\n"+
 		"so anyone who can reach the address can read and change every volume")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cowfs serve [--store S] [--listen ADDR] [--unauthenticated-network]")
+		fmt.Fprintln(stderr, "usage: cowfs serve [--store S] [--listen ADDR] [--cache-size N] [--unauthenticated-network]")
 		fmt.Fprintln(stderr, "Serves every volume over 9P2000: the attach name selects the volume (default main),")
 		fmt.Fprintln(stderr, "VOLUME@SNAPSHOT a snapshot, read-only. Prints a line ending in \"ready\" once listening.")
 		fl.PrintDefaults()
@@ -44,7 +45,11 @@ func runServe(args []string, stdout, stderr io.Writer) (err error) {
 			return usageErrorf("--listen %s is not a loopback address: 9P here is unauthenticated; add --unauthenticated-network to serve it anyway", addr)
 		}
 	}
-	f, _, where, err := openFS(*spec, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval})
+	cache, err := cacheSizeOf(*cacheSize)
+	if err != nil {
+		return err
+	}
+	f, _, where, err := openFS(*spec, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache})
 	if err != nil {
 		return err
 	}

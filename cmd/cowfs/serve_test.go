@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"9fans.net/go/plan9"
 	"9fans.net/go/plan9/client"
@@ -18,43 +14,9 @@ import (
 
 // startServe runs `cowfs serve --store store --listen addr` and returns once
 // it says it is ready.
-func startServe(t *testing.T, store, addr string) *exec.Cmd {
+func startServe(t *testing.T, store, addr string) *daemon {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--store", store, "--listen", addr)
-	cmd.Env = cliEnviron(t)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasSuffix(sc.Text(), "ready") {
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("cowfs serve exited before it was ready")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("cowfs serve not ready after 30 s")
-	}
-	return cmd
+	return startDaemon(t, "serve", "--store", store, "--listen", addr)
 }
 
 // freeAddr returns a loopback TCP address nothing listens on.
@@ -91,9 +53,9 @@ func TestServe(t *testing.T) {
 	}
 	fid.Close()
 	c.Close()
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("cowfs serve after SIGTERM: %v", err)
+	cmd.cmd.Process.Signal(syscall.SIGTERM)
+	if status := cmd.wait(t); status != 0 {
+		t.Fatalf("cowfs serve exited with %d after SIGTERM\n%s", status, cmd.stderr)
 	}
 	sock := filepath.Join(t.TempDir(), "9p.sock")
 	startServe(t, store, sock)

@@ -159,7 +159,7 @@ func (v *Volume) attach(dir *inode, name string, x *inode, e dirtree.Entry) erro
 			// Back in a scope of its own prefix: the marker is not needed.
 			e.Scope = 0
 		}
-		now := time.Now().UnixNano()
+		now := v.f.now()
 		e.Ctime = now
 		x.ent = e
 		x.parent, x.name = dir, name
@@ -301,7 +301,7 @@ func (v *Volume) Clone(src, dst string) error {
 	}
 	e := x.ent
 	e.Name, e.Link, e.Nlink, e.Scope = rd.name, 0, 0, 0
-	now := time.Now().UnixNano()
+	now := v.f.now()
 	e.Ctime, e.Btime = now, now
 	if e.IsDir() {
 		// A new scope: every inode number below gets a new prefix.

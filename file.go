@@ -367,7 +367,7 @@ func (x *inode) truncate(size int64) error {
 	}
 	x.ent.Data = r
 	x.recountPending()
-	x.ent.Mtime = time.Now().UnixNano()
+	x.ent.Mtime = x.v.f.now()
 	return nil
 }
 

@@ -60,6 +60,17 @@ type Options struct {
 	// MaxInodes is how many inodes a volume loads before the next commit
 	// drops those not in use (default 100,000). Only memory depends on it.
 	MaxInodes int
+	// Now, if set, is the clock that stamps files (default time.Now);
+	// tests set it to make whole protocol exchanges reproducible.
+	Now func() time.Time
+}
+
+// now is the time that stamps a change, in Unix nanoseconds.
+func (f *FS) now() int64 {
+	if f.opt.Now != nil {
+		return f.opt.Now().UnixNano()
+	}
+	return time.Now().UnixNano()
 }
 
 // FS is an opened store holding volumes.
@@ -239,7 +250,7 @@ func (f *FS) CreateVolume(name string) (*Volume, error) {
 	if _, err := f.st.GetRoot(context.Background(), volRoot(name)); err == nil {
 		return nil, errorf("create volume", name, syscall.EEXIST, nil)
 	}
-	now := time.Now().UnixNano()
+	now := f.now()
 	root := dirtree.Entry{Mode: dirtree.TypeDir | 0o755, Local: 1, Atime: now, Mtime: now, Ctime: now, Btime: now}
 	v := newVolume(f, name, volRoot(name), false, volMeta{root: root, nextLocal: 2, nextScope: 1, nextPrefix: 1, nextLink: 1, created: now})
 	v.dirty = true
@@ -335,7 +346,7 @@ func (f *FS) linkRootLocked(op, from, to, what string) error {
 	if err != nil {
 		return wrapIO(op, what, err)
 	}
-	m.created = time.Now().UnixNano()
+	m.created = f.now()
 	m.orphans = dirtree.Dir{}
 	node := &volumeNode{f: f, m: m}
 	nid, err := node.Hash()

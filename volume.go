@@ -133,7 +133,7 @@ func (x *inode) touch() {
 
 // stamp sets x's change time and, if mod, its modification time.
 func (x *inode) stamp(mod bool) {
-	now := time.Now().UnixNano()
+	now := x.v.f.now()
 	x.ent.Ctime = now
 	if mod {
 		x.ent.Mtime = now
@@ -541,7 +541,7 @@ func (v *Volume) create(op, p string, r resolved, e dirtree.Entry) (*inode, erro
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UnixNano()
+	now := v.f.now()
 	e.Name, e.Local = r.name, local
 	e.Atime, e.Mtime, e.Ctime, e.Btime = now, now, now, now
 	d, err := dirtree.Put(v.f.dirs, r.dir.ent.Dir, e)

@@ -61,7 +61,7 @@ func attach(t *testing.T, addr, aname string) *client.Fsys {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fsys, err := c.Attach(nil, "glenda", aname)
+	fsys, err := c.Attach(nil, "root", aname)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/cowfs/cowfs/ninep"
 )
 
-// runServe serves every volume of a store over 9P2000 until SIGINT or
-// SIGTERM, then closes the connections and commits.
+// runServe serves every volume of a store over 9P2000 and 9P2000.L until
+// SIGINT or SIGTERM, then closes the connections and commits.
 func runServe(args []string, stdout, stderr io.Writer) (err error) {
 	fl := newFlags("serve", stderr)
 	spec := storeFlag(fl)
@@ -26,7 +26,7 @@ func runServe(args []string, stdout, stderr io.Writer) (err error) {
 		"so anyone who can reach the address can read and change every volume")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: cowfs serve [--store S] [--listen ADDR] [--cache-size N] [--unauthenticated-network]")
-		fmt.Fprintln(stderr, "Serves every volume over 9P2000: the attach name selects the volume (default main),")
+		fmt.Fprintln(stderr, "Serves every volume over 9P2000 and 9P2000.L: the attach name selects the volume (default main),")
 		fmt.Fprintln(stderr, "VOLUME@SNAPSHOT a snapshot, read-only. Prints a line ending in \"ready\" once listening.")
 		fl.PrintDefaults()
 	}
@@ -72,6 +72,9 @@ func runServe(args []string, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "cowfs serve: store %s on %s %s: ready\n", where, network, ln.Addr())
 
 	srv := &ninep.Server{FS: f}
+	if where != "mem:" {
+		srv.StoreDir = where
+	}
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
 	var wg sync.WaitGroup

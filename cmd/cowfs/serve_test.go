@@ -40,7 +40,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := c.Attach(nil, "glenda", "")
+	fsys, err := c.Attach(nil, "root", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fsys, err = c.Attach(nil, "glenda", "main")
+	fsys, err = c.Attach(nil, "root", "main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,512 @@
+package ninep
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/cowfs/cowfs"
+)
+
+// Server serves the volumes of FS over 9P2000 and 9P2000.L. One Server
+// serves any number of connections at once.
+type Server struct {
+	FS *cowfs.FS
+	// StoreDir is the directory of the store, whose file system Tstatfs
+	// reports; empty for an in-memory store (the machine's memory).
+	StoreDir string
+	// Msize is the largest message size offered; 0 means DefaultMsize.
+	Msize uint32
+	// Trace, if set, receives a line per message in and out.
+	Trace io.Writer
+
+	users users
+	snaps snapInodes
+}
+
+// Message size limits.
+const (
+	DefaultMsize = 1<<20 + 24 // 1 MiB of data per read or write
+	MinMsize     = 4096       // smaller Tversion msizes are refused
+	maxEname     = 1024       // longest Rerror text sent
+)
+
+// protoError is an error of the protocol or of a request's arguments,
+// with the errno a 9P2000.L client gets and the text a 9P2000 client gets.
+type protoError struct {
+	errno syscall.Errno
+	text  string
+}
+
+func (e *protoError) Error() string { return e.text }
+
+func perr(errno syscall.Errno, format string, args ...any) error {
+	return &protoError{errno, fmt.Sprintf(format, args...)}
+}
+
+// errnoOf is the errno of a request's failure.
+func errnoOf(err error) syscall.Errno {
+	var p *protoError
+	if errors.As(err, &p) {
+		return p.errno
+	}
+	return cowfs.Errno(err)
+}
+
+// textOf is the Rerror text of a request's failure: the protocol's own
+// text, or the errno's.
+func textOf(err error) string {
+	var p *protoError
+	if errors.As(err, &p) {
+		return p.text
+	}
+	return cowfs.Errno(err).Error()
+}
+
+// conn is one client connection. Its requests are served one at a time,
+// in order, so a reply never overtakes an earlier one and Tflush always
+// finds its request answered.
+type conn struct {
+	srv     *Server
+	r       *bufio.Reader
+	w       *bufio.Writer
+	dialect Dialect
+	msize   uint32
+	fids    map[uint32]*fid
+	in      []byte // the current request
+	out     []byte // the reply being encoded
+	data    []byte // the data of the reply being made
+}
+
+// errFraming ends a connection: its byte stream can no longer be split
+// into messages.
+var errFraming = errors.New("9P framing broken")
+
+// Serve runs one 9P conversation over rwc until the client hangs up or
+// breaks the framing (a size field under 7), then closes rwc and every
+// fid of the conversation. Malformed, oversized, unknown or out-of-order
+// messages get an error reply and the conversation goes on. It returns
+// nil when the client hung up.
+func (s *Server) Serve(rwc io.ReadWriteCloser) error {
+	c := &conn{
+		srv:   s,
+		r:     bufio.NewReaderSize(rwc, 64<<10),
+		w:     bufio.NewWriterSize(rwc, 64<<10),
+		msize: s.maxMsize(),
+		fids:  map[uint32]*fid{},
+	}
+	defer rwc.Close()
+	defer c.clunkAll()
+	for {
+		req, err := c.read()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			c.w.Flush()
+			return err
+		}
+		if req.err != nil {
+			c.replyError(req.m, req.err)
+		} else {
+			c.serve(req.m)
+		}
+		if c.r.Buffered() == 0 {
+			if err := c.w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *Server) maxMsize() uint32 {
+	if s.Msize == 0 {
+		return DefaultMsize
+	}
+	return max(s.Msize, MinMsize)
+}
+
+// request is a message read, or the error to answer it with.
+type request struct {
+	m   *Msg
+	err error
+}
+
+// read reads the next message. A message longer than msize is skipped and
+// answered with an error; a size field under 7 breaks the framing.
+func (c *conn) read() (request, error) {
+	var hdr [headerSz]byte
+	if _, err := io.ReadFull(c.r, hdr[:4]); err != nil {
+		return request{}, err
+	}
+	size := binary.LittleEndian.Uint32(hdr[:])
+	if size < headerSz {
+		return request{}, fmt.Errorf("%w: message size %d", errFraming, size)
+	}
+	if _, err := io.ReadFull(c.r, hdr[4:]); err != nil {
+		return request{}, unexpected(err)
+	}
+	m := &Msg{Type: hdr[4], Tag: binary.LittleEndian.Uint16(hdr[5:])}
+	if size > c.msize {
+		if _, err := io.CopyN(io.Discard, c.r, int64(size-headerSz)); err != nil {
+			return request{}, unexpected(err)
+		}
+		c.trace("<-", m, nil)
+		return request{m: m, err: perr(syscall.EMSGSIZE, "message of %d bytes longer than msize %d", size, c.msize)}, nil
+	}
+	if cap(c.in) < int(size) {
+		c.in = make([]byte, size, c.msize)
+	}
+	b := c.in[:size]
+	copy(b, hdr[:])
+	if _, err := io.ReadFull(c.r, b[headerSz:]); err != nil {
+		return request{}, unexpected(err)
+	}
+	dm, err := Unmarshal(c.dialect, b)
+	if err != nil {
+		if c.dialect == NoDialect && m.Type != Tversion {
+			err = perr(syscall.EPROTO, "%s before Tversion", TypeName(m.Type))
+		} else if errors.Is(err, errUnknownType) {
+			err = perr(syscall.EOPNOTSUPP, "%v", err)
+		} else {
+			err = perr(syscall.EINVAL, "%v", err)
+		}
+		c.trace("<-", m, err)
+		return request{m: m, err: err}, nil
+	}
+	if m.Type%2 != 0 {
+		err := perr(syscall.EPROTO, "%s is a reply", TypeName(m.Type))
+		c.trace("<-", m, err)
+		return request{m: m, err: err}, nil
+	}
+	c.trace("<-", dm, nil)
+	return request{m: dm}, nil
+}
+
+// unexpected turns an end of input inside a message into a framing error.
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %v", errFraming, io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+func (c *conn) trace(dir string, m *Msg, err error) {
+	if c.srv.Trace == nil {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(c.srv.Trace, "%s %v: %v\n", dir, m, err)
+	} else {
+		fmt.Fprintf(c.srv.Trace, "%s %v\n", dir, m)
+	}
+}
+
+// handler serves one request type: it fills in r (type and tag are set
+// already) or returns the error to answer with.
+type handler func(c *conn, m, r *Msg) error
+
+var handlers map[uint8]handler
+
+func init() {
+	handlers = map[uint8]handler{
+		Tversion: (*conn).version,
+		Tauth:    (*conn).auth,
+		Tattach:  (*conn).attach,
+		Tflush:   func(c *conn, m, r *Msg) error { return nil },
+		Twalk:    (*conn).walk,
+		Tread:    (*conn).readReq,
+		Twrite:   (*conn).writeReq,
+		Tclunk:   (*conn).clunk,
+		Tremove:  (*conn).remove,
+		// 9P2000
+		Topen:   (*conn).open,
+		Tcreate: (*conn).create,
+		Tstat:   (*conn).stat,
+		Twstat:  (*conn).wstat,
+		// 9P2000.L
+		Tstatfs:      (*conn).statfs,
+		Tlopen:       (*conn).lopen,
+		Tlcreate:     (*conn).lcreate,
+		Tsymlink:     (*conn).symlink,
+		Tmknod:       (*conn).mknod,
+		Trename:      (*conn).rename,
+		Treadlink:    (*conn).readlink,
+		Tgetattr:     (*conn).getattr,
+		Tsetattr:     (*conn).setattr,
+		Txattrwalk:   (*conn).xattrwalk,
+		Txattrcreate: (*conn).xattrcreate,
+		Treaddir:     (*conn).readdir,
+		Tfsync:       (*conn).fsync,
+		Tlock:        func(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are not served over 9P") },
+		Tgetlock:     func(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are not served over 9P") },
+		Tlink:        (*conn).link,
+		Tmkdir:       (*conn).mkdir,
+		Trenameat:    (*conn).renameat,
+		Tunlinkat:    (*conn).unlinkat,
+	}
+}
+
+// serve answers one well-formed request. A panic in a handler is a bug; it
+// is answered as EIO rather than taking the server down.
+func (c *conn) serve(m *Msg) {
+	r := &Msg{Type: m.Type + 1, Tag: m.Tag}
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = perr(syscall.EIO, "internal error serving %s: %v", TypeName(m.Type), v)
+			}
+		}()
+		return handlers[m.Type](c, m, r)
+	}()
+	if err != nil {
+		c.replyError(m, err)
+		return
+	}
+	c.send(r)
+}
+
+func (c *conn) replyError(m *Msg, err error) {
+	r := &Msg{Tag: m.Tag}
+	if c.dialect == Linux {
+		r.Type, r.Ecode = Rlerror, uint32(errnoOf(err))
+	} else {
+		r.Type, r.Ename = Rerror, textOf(err)
+		if len(r.Ename) > maxEname {
+			r.Ename = r.Ename[:maxEname]
+		}
+	}
+	c.trace("->", r, nil)
+	c.write(r)
+}
+
+func (c *conn) send(r *Msg) {
+	c.trace("->", r, nil)
+	c.write(r)
+}
+
+// write encodes and sends r; a reply that would exceed msize is answered
+// with an error instead.
+func (c *conn) write(r *Msg) {
+	out, err := r.Marshal(c.dialect, c.out[:0])
+	if err == nil && uint32(len(out)) > c.msize {
+		err = perr(syscall.ERANGE, "reply of %d bytes longer than msize %d", len(out), c.msize)
+	}
+	if err != nil {
+		if r.Type == Rerror || r.Type == Rlerror {
+			return // cannot happen: errors are short and always encodable
+		}
+		c.replyError(r, err)
+		return
+	}
+	c.out = out
+	c.w.Write(out) // a write error shows at the next flush
+}
+
+// version starts a new session: every fid is clunked and the dialect and
+// msize are negotiated anew.
+func (c *conn) version(m, r *Msg) error {
+	if m.Msize < MinMsize {
+		return perr(syscall.EINVAL, "msize %d is under the least served, %d", m.Msize, MinMsize)
+	}
+	c.clunkAll()
+	c.msize = min(m.Msize, c.srv.maxMsize())
+	r.Msize = c.msize
+	switch {
+	case strings.HasPrefix(m.Version, "9P2000.L"):
+		c.dialect, r.Version = Linux, "9P2000.L"
+	case strings.HasPrefix(m.Version, "9P2000"):
+		c.dialect, r.Version = Plan9, "9P2000"
+	default:
+		c.dialect, r.Version = NoDialect, "unknown"
+	}
+	return nil
+}
+
+func (c *conn) auth(m, r *Msg) error {
+	// ENOENT is what diod answers, and what its clients take as "go on
+	// without authentication".
+	return perr(syscall.ENOENT, "authentication not required")
+}
+
+func (c *conn) clunkAll() {
+	for n, f := range c.fids {
+		f.close()
+		delete(c.fids, n)
+	}
+}
+
+// fid returns the fid numbered n.
+func (c *conn) fid(n uint32) (*fid, error) {
+	f, ok := c.fids[n]
+	if !ok {
+		return nil, perr(syscall.EBADF, "unknown fid %d", n)
+	}
+	return f, nil
+}
+
+// newFid checks that fid number n is free.
+func (c *conn) newFid(n uint32) error {
+	if _, ok := c.fids[n]; ok || n == NoFid {
+		return perr(syscall.EBADF, "fid %d in use", n)
+	}
+	return nil
+}
+
+func (c *conn) attach(m, r *Msg) error {
+	if err := c.newFid(m.Fid); err != nil {
+		return err
+	}
+	if m.Afid != NoFid {
+		return perr(syscall.EBADF, "no authentication fid %d: authentication is not required", m.Afid)
+	}
+	nuname := uint32(NoUname)
+	if c.dialect == Linux {
+		nuname = m.NUname
+	}
+	who, err := c.srv.users.credOf(m.Uname, nuname)
+	if err != nil {
+		return err
+	}
+	vol, err := c.srv.volume(m.Aname)
+	if err != nil {
+		return err
+	}
+	f := &fid{srv: c.srv, vol: vol, base: vol, path: ".", user: who}
+	if r.Qid, err = f.qid(); err != nil {
+		return err
+	}
+	c.fids[m.Fid] = f
+	return nil
+}
+
+// volume returns the volume an attach name selects: "" is "main", and
+// "VOLUME@SNAPSHOT" a snapshot of VOLUME, read-only.
+func (s *Server) volume(aname string) (*cowfs.Volume, error) {
+	name, snap, isSnap := strings.Cut(aname, "@")
+	if name == "" {
+		name = "main"
+	}
+	v, err := s.FS.Volume(name)
+	if err != nil {
+		return nil, err
+	}
+	if isSnap {
+		return v.OpenSnapshot(snap)
+	}
+	return v, nil
+}
+
+func (c *conn) walk(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if m.Newfid != m.Fid {
+		if err := c.newFid(m.Newfid); err != nil {
+			return err
+		}
+	} else if f.opened() && len(m.Names) > 0 {
+		return perr(syscall.EBUSY, "walk of open fid %d", m.Fid)
+	}
+	nf := f.walker()
+	for i, name := range m.Names {
+		q, err := nf.step(name)
+		if err != nil {
+			if i == 0 {
+				return err
+			}
+			return nil // a partial walk: newfid is left as it was
+		}
+		r.Qids = append(r.Qids, q)
+	}
+	if m.Newfid == m.Fid {
+		f.close()
+	}
+	c.fids[m.Newfid] = nf
+	return nil
+}
+
+func (c *conn) clunk(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	delete(c.fids, m.Fid)
+	return f.close()
+}
+
+// remove removes the file of a fid and clunks the fid, even when the
+// removal fails.
+func (c *conn) remove(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	delete(c.fids, m.Fid)
+	defer f.close()
+	if f.kind != volNode || f.path == "." {
+		return perr(syscall.EPERM, "cannot remove %s", f.describe())
+	}
+	return f.unlinkSelf()
+}
+
+func (c *conn) readReq(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	n := min(m.Count, c.msize-ioHeader)
+	if c.dialect == Plan9 && f.dir != nil {
+		r.Data, err = c.readStats(f, m.Offset, n)
+		return err
+	}
+	r.Data, err = f.read(c.scratch()[:n], m.Offset)
+	return err
+}
+
+func (c *conn) writeReq(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	n, err := f.write(m.Data, m.Offset)
+	r.Count = uint32(n)
+	if n > 0 {
+		return nil // a short write reports what it wrote
+	}
+	return err
+}
+
+// snapInodes gives the files of snapshots reached through
+// .cowfs/snapshots/ qid paths of their own (from 3<<62), so a file and
+// its snapshot never share a qid.
+type snapInodes struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[snapKey]uint64
+}
+
+type snapKey struct {
+	vol, snap string
+	ino       uint64
+}
+
+func (s *snapInodes) path(k snapKey) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.m[k]; ok {
+		return p
+	}
+	if s.m == nil {
+		s.m, s.next = map[snapKey]uint64{}, 3<<62
+	}
+	s.next++
+	s.m[k] = s.next
+	return s.next
+}

@@ -1,0 +1,617 @@
+package ninep
+
+import (
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/internal/statfs"
+)
+
+// The 9P2000.L requests: Linux's v9fs and diod's tools speak them.
+
+// Tgetattr and Tsetattr mask bits (both share the first three).
+const (
+	attrMode     = 0x1
+	attrUID      = 0x2
+	attrGID      = 0x4
+	attrBasic    = 0x7ff // Rgetattr: mode through blocks
+	attrBtime    = 0x800
+	setattrSize  = 0x8
+	setattrAtime = 0x10
+	setattrMtime = 0x20
+	setattrAtSet = 0x80
+	setattrMtSet = 0x100
+)
+
+const (
+	v9fsMagic     = 0x01021997 // Rstatfs type
+	atRemoveDir   = 0x200      // Tunlinkat flag
+	blockSize     = 4096
+	direntHeader  = 13 + 8 + 1 + 2 // Rreaddir entry: qid offset type name-length
+	xattrMaxValue = 64 << 10
+)
+
+func (c *conn) statfs(m, r *Msg) error {
+	if _, err := c.fid(m.Fid); err != nil {
+		return err
+	}
+	s, err := statfs.Of(c.srv.StoreDir)
+	if err != nil {
+		return err
+	}
+	r.Statfs = Statfs{
+		Type: v9fsMagic, Bsize: s.Bsize,
+		Blocks: s.Blocks, Bfree: s.Bfree, Bavail: s.Bavail,
+		Files: s.Files, Ffree: s.Ffree, Namelen: s.Namelen,
+	}
+	return nil
+}
+
+// lopenFlags keeps the open flags the server acts on.
+func lopenFlags(fl uint32) int {
+	return int(fl) & (syscall.O_ACCMODE | syscall.O_TRUNC | syscall.O_APPEND)
+}
+
+func (c *conn) lopen(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if err := f.open(lopenFlags(m.Flags)); err != nil {
+		return err
+	}
+	if r.Qid, err = f.qid(); err != nil {
+		f.close()
+		return err
+	}
+	r.Iounit = c.msize - ioHeader
+	return nil
+}
+
+func (c *conn) lcreate(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	dir, err := f.stat()
+	if err != nil {
+		return err
+	}
+	if r.Qid, err = f.createFile(m.Name, lopenFlags(m.Flags), m.Mode, f.user.newGid(dir, m.Gid)); err != nil {
+		return err
+	}
+	r.Iounit = c.msize - ioHeader
+	return nil
+}
+
+func (c *conn) symlink(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	dir, p, err := f.makeIn(m.Name)
+	if err != nil {
+		return err
+	}
+	if err := f.vol.Symlink(m.Target, p); err != nil {
+		return err
+	}
+	r.Qid, err = f.made(p, f.user.newGid(dir, m.Gid))
+	return err
+}
+
+func (c *conn) mknod(m, r *Msg) error {
+	f, err := c.fid(m.Dfid)
+	if err != nil {
+		return err
+	}
+	dir, p, err := f.makeIn(m.Name)
+	if err != nil {
+		return err
+	}
+	switch m.Mode & syscall.S_IFMT {
+	case syscall.S_IFCHR, syscall.S_IFBLK:
+		if !f.user.root() {
+			return syscall.EPERM
+		}
+	case syscall.S_IFIFO, syscall.S_IFSOCK:
+	case syscall.S_IFREG, 0:
+		return perr(syscall.EINVAL, "mknod of a regular file: use Tlcreate")
+	default:
+		return syscall.EINVAL
+	}
+	if err := f.vol.Mknod(p, m.Mode&(syscall.S_IFMT|0o7777), unix.Mkdev(m.Major, m.Minor)); err != nil {
+		return err
+	}
+	r.Qid, err = f.made(p, f.user.newGid(dir, m.Gid))
+	return err
+}
+
+func (c *conn) mkdir(m, r *Msg) error {
+	f, err := c.fid(m.Dfid)
+	if err != nil {
+		return err
+	}
+	dir, p, err := f.makeIn(m.Name)
+	if err != nil {
+		return err
+	}
+	mode := m.Mode & 0o7777
+	if dir.Mode&syscall.S_ISGID != 0 {
+		mode |= syscall.S_ISGID
+	}
+	if err := f.vol.Mkdir(p, mode); err != nil {
+		return err
+	}
+	r.Qid, err = f.made(p, f.user.newGid(dir, m.Gid))
+	return err
+}
+
+func (c *conn) readlink(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if f.kind != volNode {
+		return syscall.EINVAL
+	}
+	r.Target, err = f.vol.Readlink(f.path)
+	return err
+}
+
+func (c *conn) link(m, r *Msg) error {
+	d, err := c.fid(m.Dfid)
+	if err != nil {
+		return err
+	}
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if f.kind != volNode || f.vol != d.vol {
+		return syscall.EXDEV
+	}
+	_, p, err := d.makeIn(m.Name)
+	if err != nil {
+		return err
+	}
+	return d.vol.Link(f.path, p)
+}
+
+// Trename moves fid's file into directory dfid as name.
+func (c *conn) rename(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	d, err := c.fid(m.Dfid)
+	if err != nil {
+		return err
+	}
+	if f.kind != volNode || f.path == "." {
+		return syscall.EBUSY
+	}
+	p := f.walker()
+	p.path = path.Dir(f.path)
+	return c.move(p, path.Base(f.path), d, m.Name)
+}
+
+func (c *conn) renameat(m, r *Msg) error {
+	od, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	nd, err := c.fid(m.Dfid)
+	if err != nil {
+		return err
+	}
+	return c.move(od, m.Name, nd, m.NewName)
+}
+
+// move renames entry oldName of directory od to newName of directory nd,
+// replacing what is there, with rename(2)'s permission checks.
+func (c *conn) move(od *fid, oldName string, nd *fid, newName string) error {
+	if od.kind != volNode || nd.kind != volNode || od.vol != nd.vol {
+		return syscall.EXDEV
+	}
+	if err := validName(oldName); err != nil {
+		return err
+	}
+	from := path.Join(od.path, oldName)
+	if od.snap == "" && od.path == "." && oldName == controlName {
+		return syscall.EBUSY
+	}
+	_, to, err := nd.makeIn(newName)
+	if err != nil {
+		return err
+	}
+	ofi, err := od.vol.Lstat(od.path)
+	if err != nil {
+		return err
+	}
+	x, err := od.vol.Lstat(from)
+	if err != nil {
+		return err
+	}
+	if !od.user.mayUnlink(ofi.Stat(), x.Stat()) {
+		return syscall.EACCES
+	}
+	if t, err := nd.vol.Lstat(to); err == nil {
+		nfi, err := nd.vol.Lstat(nd.path)
+		if err != nil {
+			return err
+		}
+		if !nd.user.mayUnlink(nfi.Stat(), t.Stat()) {
+			return syscall.EACCES
+		}
+	}
+	// Moving a directory to another parent rewrites its "..".
+	if x.IsDir() && od.path != nd.path && !od.user.may(x.Stat(), mayWrite) {
+		return syscall.EACCES
+	}
+	if err := od.vol.Rename(from, to, 0); err != nil {
+		return err
+	}
+	c.renamed(od.vol, from, to)
+	return nil
+}
+
+func (c *conn) unlinkat(m, r *Msg) error {
+	d, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if d.kind != volNode {
+		return syscall.EACCES
+	}
+	if err := validName(m.Name); err != nil {
+		return err
+	}
+	fi, err := d.vol.Lstat(path.Join(d.path, m.Name))
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() != (m.Flags&atRemoveDir != 0) {
+		if fi.IsDir() {
+			return syscall.EISDIR
+		}
+		return syscall.ENOTDIR
+	}
+	return d.unlink(d.path, m.Name)
+}
+
+func (c *conn) getattr(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	r.Attr = attrOf(st)
+	return nil
+}
+
+func timespec(t time.Time) Timespec {
+	if t.IsZero() {
+		return Timespec{}
+	}
+	return Timespec{Sec: uint64(t.Unix()), Nsec: uint64(t.Nanosecond())}
+}
+
+func attrOf(st *cowfs.Stat) Attr {
+	return Attr{
+		Valid: attrBasic | attrBtime,
+		Qid:   qidOf(st),
+		Mode:  st.Mode, UID: st.UID, GID: st.GID,
+		Nlink: uint64(st.Nlink), Rdev: st.Rdev, Size: uint64(st.Size),
+		Blksize: blockSize, Blocks: uint64(st.Blocks),
+		Atime: timespec(st.Atime), Mtime: timespec(st.Mtime),
+		Ctime: timespec(st.Ctime), Btime: timespec(st.Btime),
+	}
+}
+
+// setattr changes what Tsetattr's valid mask names, checking permission as
+// Linux does: mode and explicit times need the owner, a new owner needs
+// root, a new group the owner in that group, a size write permission or
+// a fid open for writing, times set to now the owner or write permission.
+func (c *conn) setattr(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if f.kind != volNode {
+		return syscall.EPERM
+	}
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	a, valid, u := &m.Attr, uint32(m.Attr.Valid), f.user
+	writable := u.may(st, mayWrite) || (f.file != nil && f.flags&syscall.O_ACCMODE != syscall.O_RDONLY)
+	switch {
+	case valid&attrMode != 0 && !u.owns(st),
+		valid&attrUID != 0 && a.UID != st.UID && !u.root(),
+		valid&attrGID != 0 && a.GID != st.GID && !(u.root() || (u.uid == st.UID && u.inGroup(a.GID))),
+		valid&(setattrAtSet|setattrMtSet) != 0 && !u.owns(st),
+		valid&(setattrAtime|setattrMtime) != 0 && !u.owns(st) && !writable:
+		return syscall.EPERM
+	case valid&setattrSize != 0 && !writable:
+		return syscall.EACCES
+	case valid&setattrSize != 0 && isDir(st):
+		return syscall.EISDIR
+	case valid&setattrSize != 0 && a.Size > 1<<62:
+		return syscall.EFBIG
+	}
+	do := func(onFile func(*cowfs.File) error, onPath func() error) error {
+		if f.file != nil {
+			return onFile(f.file)
+		}
+		return onPath()
+	}
+	if valid&(attrUID|attrGID) != 0 {
+		uid, gid := -1, -1
+		if valid&attrUID != 0 {
+			uid = int(a.UID)
+		}
+		if valid&attrGID != 0 {
+			gid = int(a.GID)
+		}
+		if err := do(func(x *cowfs.File) error { return x.Chown(uid, gid) },
+			func() error { return f.vol.Lchown(f.path, uid, gid) }); err != nil {
+			return err
+		}
+	}
+	if valid&attrMode != 0 {
+		mode := a.Mode & 0o7777
+		if err := do(func(x *cowfs.File) error { return x.Chmod(mode) },
+			func() error { return f.vol.Chmod(f.path, mode) }); err != nil {
+			return err
+		}
+	}
+	if valid&setattrSize != 0 {
+		if err := do(func(x *cowfs.File) error { return x.Truncate(int64(a.Size)) },
+			func() error { return f.vol.Truncate(f.path, int64(a.Size)) }); err != nil {
+			return err
+		}
+	}
+	if valid&(setattrAtime|setattrMtime) != 0 {
+		var at, mt time.Time // zero: leave as is
+		now := time.Now()
+		if valid&setattrAtime != 0 {
+			at = now
+			if valid&setattrAtSet != 0 {
+				at = time.Unix(int64(a.Atime.Sec), int64(a.Atime.Nsec))
+			}
+		}
+		if valid&setattrMtime != 0 {
+			mt = now
+			if valid&setattrMtSet != 0 {
+				mt = time.Unix(int64(a.Mtime.Sec), int64(a.Mtime.Nsec))
+			}
+		}
+		if err := do(func(x *cowfs.File) error { return x.Chtimes(at, mt) },
+			func() error { return f.vol.Lchtimes(f.path, at, mt) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// direntType is the d_type of a mode.
+func direntType(mode uint32) uint8 { return uint8(mode & syscall.S_IFMT >> 12) }
+
+// readdir answers Treaddir: entries "." and ".." and then the directory's,
+// the offset of each being its index + 1; offset 0 lists anew.
+func (c *conn) readdir(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if f.dir == nil {
+		return perr(syscall.EBADF, "fid is not an open directory")
+	}
+	if m.Offset == 0 || f.dir.ents == nil {
+		if err := f.relist(); err != nil {
+			return err
+		}
+	}
+	count := int(min(m.Count, c.msize-ioHeader))
+	buf := c.scratch()[:0]
+	for i := m.Offset; i < uint64(len(f.dir.ents)); i++ {
+		e := f.dir.ents[i]
+		if len(buf)+direntHeader+len(e.name) > count {
+			if len(buf) == 0 {
+				return perr(syscall.EINVAL, "Treaddir count %d too small for the next entry", m.Count)
+			}
+			break
+		}
+		e2 := encoder{b: buf}
+		e2.qid(qidOf(e.st))
+		e2.u64(i + 1)
+		e2.u8(direntType(e.st.Mode))
+		e2.str(e.name)
+		buf = e2.b
+	}
+	r.Data = buf
+	return nil
+}
+
+// relist takes a new listing of an open directory; for 9P2000.L it starts
+// with "." and "..".
+func (f *fid) relist() error {
+	ents, err := f.list()
+	if err != nil {
+		return err
+	}
+	self, err := f.stat()
+	if err != nil {
+		return err
+	}
+	parent := self
+	if up := f.walker(); f.kind != volNode || f.path != "." || f.snap != "" {
+		if _, err := up.step(".."); err == nil {
+			if st, err := up.stat(); err == nil {
+				parent = st
+			}
+		}
+	}
+	f.dir.ents = append([]dirEntry{{".", self}, {"..", parent}}, ents...)
+	return nil
+}
+
+// scratch is a buffer of msize bytes for one reply's data.
+func (c *conn) scratch() []byte {
+	if uint32(cap(c.data)) < c.msize {
+		c.data = make([]byte, c.msize)
+	}
+	return c.data[:c.msize]
+}
+
+func (c *conn) fsync(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if f.file == nil {
+		return syscall.EBADF
+	}
+	return f.file.Sync()
+}
+
+// xattrFid is a fid turned into an extended attribute: one being read
+// (Txattrwalk: its value, or the list of names), or written (Txattrcreate:
+// set when the fid is clunked).
+type xattrFid struct {
+	data   []byte
+	create bool
+	name   string
+	size   uint64
+	flags  int
+}
+
+func (x *xattrFid) read(buf []byte, off uint64) ([]byte, error) {
+	if x.create {
+		return nil, syscall.EBADF
+	}
+	if off >= uint64(len(x.data)) {
+		return buf[:0], nil
+	}
+	return buf[:copy(buf, x.data[off:])], nil
+}
+
+func (x *xattrFid) write(data []byte, off uint64) (int, error) {
+	if !x.create {
+		return 0, syscall.EBADF
+	}
+	if off != uint64(len(x.data)) || off+uint64(len(data)) > x.size {
+		return 0, perr(syscall.EINVAL, "extended attribute written out of order or past its size")
+	}
+	x.data = append(x.data, data...)
+	return len(data), nil
+}
+
+// commit sets the attribute written; a size of 0 removes it.
+func (x *xattrFid) commit(f *fid) error {
+	if !x.create {
+		return nil
+	}
+	if x.size == 0 {
+		return f.vol.RemoveXattr(f.path, x.name)
+	}
+	if uint64(len(x.data)) != x.size {
+		return perr(syscall.EINVAL, "extended attribute %s: %d bytes written of %d", x.name, len(x.data), x.size)
+	}
+	return f.vol.SetXattr(f.path, x.name, x.data, x.flags)
+}
+
+// xattrAccess checks the user's right to read or change extended
+// attribute name of a file with st: "user." names follow the file's
+// permission bits (and changing them needs the owner too),
+// "trusted." ones need root, the rest are readable by all and
+// changeable by the owner.
+func xattrAccess(u *cred, st *cowfs.Stat, name string, write bool) error {
+	switch {
+	case strings.HasPrefix(name, "trusted."):
+		if !u.root() {
+			return syscall.EPERM
+		}
+	case strings.HasPrefix(name, "user.") && !write && !u.may(st, mayRead):
+		return syscall.EACCES
+	case strings.HasPrefix(name, "user.") && write && !u.may(st, mayWrite):
+		return syscall.EACCES
+	case write && !u.owns(st):
+		return syscall.EPERM
+	}
+	return nil
+}
+
+func (c *conn) xattrwalk(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if err := c.newFid(m.Newfid); err != nil && m.Newfid != m.Fid {
+		return err
+	}
+	if f.kind != volNode {
+		return syscall.EOPNOTSUPP
+	}
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	x := &xattrFid{}
+	if m.Name == "" {
+		names, err := f.vol.ListXattr(f.path)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			x.data = append(append(x.data, n...), 0)
+		}
+	} else {
+		if err := xattrAccess(f.user, st, m.Name, false); err != nil {
+			return err
+		}
+		if x.data, err = f.vol.GetXattr(f.path, m.Name); err != nil {
+			return err
+		}
+	}
+	nf := f.walker()
+	nf.xattr = x
+	if m.Newfid == m.Fid {
+		f.close()
+	}
+	c.fids[m.Newfid] = nf
+	r.Size = uint64(len(x.data))
+	return nil
+}
+
+func (c *conn) xattrcreate(m, r *Msg) error {
+	f, err := c.fid(m.Fid)
+	if err != nil {
+		return err
+	}
+	if f.kind != volNode || f.opened() {
+		return syscall.EBADF
+	}
+	if m.Size > xattrMaxValue {
+		return syscall.E2BIG
+	}
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	if err := xattrAccess(f.user, st, m.Name, true); err != nil {
+		return err
+	}
+	f.xattr = &xattrFid{create: true, name: m.Name, size: m.Size, flags: int(m.Flags)}
+	return nil
+}

@@ -252,12 +252,19 @@ func init() {
 	}
 }
 
+// catchPanics makes a handler's panic an EIO reply; FuzzServe turns it
+// off to find them.
+var catchPanics = true
+
 // serve answers one well-formed request. A panic in a handler is a bug; it
 // is answered as EIO rather than taking the server down.
 func (c *conn) serve(m *Msg) {
 	r := &Msg{Type: m.Type + 1, Tag: m.Tag}
 	err := func() (err error) {
 		defer func() {
+			if !catchPanics {
+				return
+			}
 			if v := recover(); v != nil {
 				err = perr(syscall.EIO, "internal error serving %s: %v", TypeName(m.Type), v)
 			}

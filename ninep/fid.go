@@ -170,13 +170,23 @@ func (f *fid) step(name string) (Qid, error) {
 // stat describes what f stands for; open files are described through
 // their open file, so they keep working after removal.
 func (f *fid) stat() (*cowfs.Stat, error) {
-	switch f.kind {
-	case controlDir:
-		return &cowfs.Stat{Ino: controlDirPath, Mode: syscall.S_IFDIR | 0o555, Nlink: 2}, nil
-	case snapshotsDir:
-		return &cowfs.Stat{Ino: snapshotsDirPath, Mode: syscall.S_IFDIR | 0o555, Nlink: 2}, nil
-	case controlFile:
-		return &cowfs.Stat{Ino: controlFilePath, Mode: syscall.S_IFREG | 0o600, Nlink: 1}, nil
+	if f.kind != volNode {
+		// Control nodes are root's and carry the volume root's times.
+		root, err := f.base.Lstat(".")
+		if err != nil {
+			return nil, err
+		}
+		st := *root.Stat()
+		st.UID, st.GID, st.Size, st.Blocks, st.Nlink, st.Mode = 0, 0, 0, 0, 2, syscall.S_IFDIR|0o555
+		switch f.kind {
+		case controlDir:
+			st.Ino = controlDirPath
+		case snapshotsDir:
+			st.Ino = snapshotsDirPath
+		case controlFile:
+			st.Ino, st.Nlink, st.Mode = controlFilePath, 1, syscall.S_IFREG|0o600
+		}
+		return &st, nil
 	}
 	var fi *cowfs.FileInfo
 	var err error
@@ -284,7 +294,10 @@ func (f *fid) list() ([]dirEntry, error) {
 	case controlDir:
 		ents := []dirEntry{{name: "ctl"}, {name: "snapshots"}}
 		for i, k := range []nodeKind{controlFile, snapshotsDir} {
-			ents[i].st, _ = (&fid{kind: k}).stat()
+			var err error
+			if ents[i].st, err = (&fid{base: f.base, kind: k}).stat(); err != nil {
+				return nil, err
+			}
 		}
 		return ents, nil
 	case snapshotsDir:

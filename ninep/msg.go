@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Dialect is a 9P dialect, chosen by Tversion.
@@ -344,6 +345,7 @@ func TypeName(t uint8) string {
 var (
 	errMalformed   = errors.New("malformed message")
 	errUnknownType = errors.New("unknown message type")
+	errTooMany     = fmt.Errorf("more than %d names", MaxWelem)
 )
 
 // decoder reads a message body; the first short read sets err and every
@@ -353,11 +355,16 @@ type decoder struct {
 	err error
 }
 
+// fail records the first error.
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
 func (d *decoder) take(n int) []byte {
 	if d.err != nil || n < 0 || len(d.b) < n {
-		if d.err == nil {
-			d.err = errMalformed
-		}
+		d.fail(errMalformed)
 		return nil
 	}
 	p := d.b[:n]
@@ -424,9 +431,6 @@ func Unmarshal(d Dialect, b []byte) (*Msg, error) {
 	if dec.err != nil {
 		return m, fmt.Errorf("%v: %w", TypeName(m.Type), dec.err)
 	}
-	if len(m.Names) > MaxWelem || len(m.Qids) > MaxWelem {
-		return m, fmt.Errorf("%v: more than %d names", TypeName(m.Type), MaxWelem)
-	}
 	if len(dec.b) != 0 {
 		return m, fmt.Errorf("%v: %d bytes after the message", TypeName(m.Type), len(dec.b))
 	}
@@ -458,9 +462,8 @@ func (m *Msg) get(d *decoder, f field) {
 	case fNames:
 		n := int(d.u16())
 		if n > MaxWelem {
-			// Read on only as far as the bytes go: the count is checked
-			// after decoding, so the error names the real problem.
-			n = min(n, len(d.b)/2)
+			d.fail(errTooMany)
+			return
 		}
 		m.Names = make([]string, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {
@@ -468,7 +471,10 @@ func (m *Msg) get(d *decoder, f field) {
 		}
 	case fQids:
 		n := int(d.u16())
-		n = min(n, len(d.b)/13+1)
+		if n > MaxWelem {
+			d.fail(errTooMany)
+			return
+		}
 		m.Qids = make([]Qid, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {
 			m.Qids = append(m.Qids, d.qid())
@@ -494,7 +500,7 @@ func (m *Msg) get(d *decoder, f field) {
 	case fData:
 		n := d.u32()
 		if uint64(n) > uint64(len(d.b)) {
-			d.err = errMalformed
+			d.fail(errMalformed)
 			return
 		}
 		m.Data = d.take(int(n))
@@ -794,8 +800,47 @@ func (m *Msg) String() string {
 		case fEname:
 			add("ename %q", m.Ename)
 		case fEcode:
-			add("ecode %d", m.Ecode)
+			add("ecode %d (%v)", m.Ecode, syscall.Errno(m.Ecode))
+		case fQid:
+			add("qid %v", m.Qid)
+		case fQids:
+			add("qids %v", m.Qids)
+		case fIounit:
+			add("iounit %d", m.Iounit)
+		case fOMode:
+			add("mode %#x", m.OMode)
+		case fPerm:
+			add("perm %#o", m.Perm)
+		case fFlags:
+			add("flags %#x", m.Flags)
+		case fMode:
+			add("mode %#o", m.Mode)
+		case fTarget:
+			add("target %q", m.Target)
+		case fNewName:
+			add("newname %q", m.NewName)
+		case fSize:
+			add("size %d", m.Size)
+		case fMask:
+			add("mask %#x", m.Mask)
+		case fStat:
+			add("stat %d bytes", len(m.Stat))
+		case fGetattr, fSetattr:
+			a := &m.Attr
+			add("valid %#x mode %#o uid %d gid %d size %d", a.Valid, a.Mode, a.UID, a.GID, a.Size)
+		case fUname:
+			add("uname %q", m.Uname)
+		case fAname:
+			add("aname %q", m.Aname)
+		case fNUname:
+			add("n_uname %d", m.NUname)
+		case fAfid:
+			add("afid %d", int32(m.Afid))
+		case fOldtag:
+			add("oldtag %d", m.Oldtag)
 		}
 	}
 	return s
 }
+
+func (q Qid) String() string { return fmt.Sprintf("(%#x %d %#x)", q.Path, q.Vers, q.Type) }

@@ -104,7 +104,7 @@ func TestDiodTools(t *testing.T) {
 		t.Errorf("diodls: %q %q", out, errs)
 	}
 	out, errs, ok = runDiod(t, "diodls", addr, "-a", "main", "-l", "d")
-	if !ok || !regexp.MustCompile(`(?m)^-rw-r--r--\.\s+1 root root\s+` + strconv.Itoa(len(big)) + ` .* big$`).MatchString(out) ||
+	if !ok || !regexp.MustCompile(`(?m)^-rw-r--r--\.\s+1 root root\s+`+strconv.Itoa(len(big))+` .* big$`).MatchString(out) ||
 		!strings.Contains(out, " .\n") || !strings.Contains(out, " ..\n") {
 		t.Errorf("diodls -l d:\n%s%s", out, errs)
 	}

@@ -1,6 +1,10 @@
 package ninep
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -92,4 +96,56 @@ func TestUnknownUserRefused(t *testing.T) {
 	}
 	r.ok(&Msg{Type: Tattach, Afid: NoFid, Uname: "4242"})
 	r.ok(&Msg{Type: Tattach, Fid: 1, Afid: NoFid, Uname: "root"})
+}
+
+// TestConcurrentLinuxClients: 8 9P2000.L connections at once create,
+// write, read back, rename and list in one directory.
+func TestConcurrentLinuxClients(t *testing.T) {
+	s := newServer(t)
+	clients := make([]*raw, 8)
+	for i := range clients {
+		clients[i] = dial(t, s)
+		clients[i].attachL(0, "")
+	}
+	var wg sync.WaitGroup
+	for i, r := range clients {
+		wg.Go(func() {
+			for round := range 20 {
+				name := fmt.Sprintf("c%d-%d", i, round)
+				data := bytes.Repeat([]byte{byte(i), byte(round)}, 3000+i)
+				if rep := r.rpc(&Msg{Type: Twalk, Fid: 0, Newfid: 1}); rep.Type != Twalk+1 {
+					t.Errorf("client %d: %v", i, rep)
+					return
+				}
+				steps := []*Msg{
+					{Type: Tlcreate, Fid: 1, Name: name, Flags: syscall.O_RDWR, Mode: 0o644},
+					{Type: Twrite, Fid: 1, Data: data},
+					{Type: Tread, Fid: 1, Count: uint32(len(data))},
+					{Type: Tclunk, Fid: 1},
+					{Type: Trenameat, Fid: 0, Name: name, Dfid: 0, NewName: name + "-done"},
+				}
+				for _, m := range steps {
+					rep := r.rpc(m)
+					if rep.Type != m.Type+1 {
+						t.Errorf("client %d: %v: %v", i, m, rep)
+						return
+					}
+					if m.Type == Tread && !bytes.Equal(rep.Data, data) {
+						t.Errorf("client %d: read back %d bytes, differing", i, len(rep.Data))
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	v, _ := s.FS.Volume("main")
+	list, err := v.ReadDir(".")
+	if err != nil || len(list) != 8*20 {
+		t.Fatalf("%d files, %v; want %d", len(list), err, 8*20)
+	}
+	for _, fi := range list {
+		if !strings.HasSuffix(fi.Name(), "-done") {
+			t.Errorf("file %s was not renamed", fi.Name())
+		}
+	}
 }

@@ -2,7 +2,6 @@ package ninep
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"strings"
@@ -13,25 +12,17 @@ import (
 	"9fans.net/go/plan9/client"
 
 	"github.com/cowfs/cowfs"
-	"github.com/cowfs/cowfs/store/mem"
 )
 
-// serve starts a server on a fresh in-memory FS with volume "main" on a
-// TCP loopback listener and returns the FS and the address.
+// serve starts a server (newServer's) on a TCP loopback listener and
+// returns its FS and address.
 func serve(t *testing.T) (*cowfs.FS, string) {
 	t.Helper()
-	f, err := cowfs.Open(mem.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.CreateVolume("main"); err != nil {
-		t.Fatal(err)
-	}
+	s := newServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{FS: f}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -45,13 +36,8 @@ func serve(t *testing.T) (*cowfs.FS, string) {
 	t.Cleanup(func() {
 		ln.Close()
 		wg.Wait()
-		rep, err := f.Check(context.Background())
-		if err != nil || rep.Err() != nil {
-			t.Errorf("check: %v %v", err, rep.Err())
-		}
-		f.Close()
 	})
-	return f, ln.Addr().String()
+	return s.FS, ln.Addr().String()
 }
 
 func attach(t *testing.T, addr, aname string) *client.Fsys {
@@ -226,4 +212,50 @@ func TestConcurrentClients(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestSnapshotsDirectory reads snapshots through .cowfs/snapshots/, lists
+// them, and shares a range through ctl's copyrange.
+func TestSnapshotsDirectory(t *testing.T) {
+	_, addr := serve(t)
+	fsys := attach(t, addr, "")
+	fid, err := fsys.Create("a", plan9.OWRITE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fid.Write([]byte("0123456789"))
+	fid.Close()
+	ctlFid, err := fsys.Open(".cowfs/ctl", plan9.ORDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctlFid.Close()
+	for _, cmd := range []string{"snapshot create before", "copyrange a 2 a 6 3"} {
+		if _, err := ctlFid.Write([]byte(cmd)); err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+	}
+	if got := readAll(t, fsys, "a"); string(got) != "0123452349" {
+		t.Errorf("after copyrange: %q", got)
+	}
+	if got := readAll(t, fsys, ".cowfs/snapshots/before/a"); string(got) != "0123456789" {
+		t.Errorf("snapshot: %q", got)
+	}
+	dir, err := fsys.Open(".cowfs/snapshots", plan9.OREAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := dir.Dirreadall()
+	dir.Close()
+	if err != nil || len(ents) != 1 || ents[0].Name != "before" || ents[0].Mode&plan9.DMDIR == 0 {
+		t.Fatalf("snapshots listing: %v, %v", ents, err)
+	}
+	live, _ := fsys.Stat("a")
+	old, _ := fsys.Stat(".cowfs/snapshots/before/a")
+	if live == nil || old == nil || live.Qid.Path == old.Qid.Path {
+		t.Errorf("a file and its snapshot share qid path: %v %v", live, old)
+	}
+	if _, err := fsys.Create(".cowfs/snapshots/before/new", plan9.OWRITE, 0o644); err == nil {
+		t.Error("created a file in a snapshot")
+	}
 }

@@ -357,6 +357,16 @@ func (c *conn) fid(n uint32) (*fid, error) {
 	return f, nil
 }
 
+// fidStat returns the fid numbered n and the stat of what it stands for.
+func (c *conn) fidStat(n uint32) (*fid, *cowfs.Stat, error) {
+	f, err := c.fid(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.stat()
+	return f, st, err
+}
+
 // newFid checks that fid number n is free.
 func (c *conn) newFid(n uint32) error {
 	if _, ok := c.fids[n]; ok || n == NoFid {

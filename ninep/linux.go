@@ -62,23 +62,25 @@ func (c *conn) lopen(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if err := f.open(lopenFlags(m.Flags)); err != nil {
+	return c.openAs(f, lopenFlags(m.Flags), r)
+}
+
+// openAs opens f with os flags and puts its qid and iounit in r.
+func (c *conn) openAs(f *fid, flags int, r *Msg) error {
+	if err := f.open(flags); err != nil {
 		return err
 	}
-	if r.Qid, err = f.qid(); err != nil {
+	q, err := f.qid()
+	if err != nil {
 		f.close()
 		return err
 	}
-	r.Iounit = c.msize - ioHeader
+	r.Qid, r.Iounit = q, c.msize-ioHeader
 	return nil
 }
 
 func (c *conn) lcreate(m, r *Msg) error {
-	f, err := c.fid(m.Fid)
-	if err != nil {
-		return err
-	}
-	dir, err := f.stat()
+	f, dir, err := c.fidStat(m.Fid)
 	if err != nil {
 		return err
 	}
@@ -90,65 +92,54 @@ func (c *conn) lcreate(m, r *Msg) error {
 }
 
 func (c *conn) symlink(m, r *Msg) error {
-	f, err := c.fid(m.Fid)
-	if err != nil {
-		return err
-	}
-	dir, p, err := f.makeIn(m.Name)
-	if err != nil {
-		return err
-	}
-	if err := f.vol.Symlink(m.Target, p); err != nil {
-		return err
-	}
-	r.Qid, err = f.made(p, f.user.newGid(dir, m.Gid))
-	return err
+	return c.makeEntry(m.Fid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
+		return f.vol.Symlink(m.Target, p)
+	})
 }
 
 func (c *conn) mknod(m, r *Msg) error {
-	f, err := c.fid(m.Dfid)
-	if err != nil {
-		return err
-	}
-	dir, p, err := f.makeIn(m.Name)
-	if err != nil {
-		return err
-	}
-	switch m.Mode & syscall.S_IFMT {
-	case syscall.S_IFCHR, syscall.S_IFBLK:
-		if !f.user.root() {
-			return syscall.EPERM
+	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
+		switch m.Mode & syscall.S_IFMT {
+		case syscall.S_IFCHR, syscall.S_IFBLK:
+			if !f.user.root() {
+				return syscall.EPERM
+			}
+		case syscall.S_IFIFO, syscall.S_IFSOCK:
+		case syscall.S_IFREG, 0:
+			return perr(syscall.EINVAL, "mknod of a regular file: use Tlcreate")
+		default:
+			return syscall.EINVAL
 		}
-	case syscall.S_IFIFO, syscall.S_IFSOCK:
-	case syscall.S_IFREG, 0:
-		return perr(syscall.EINVAL, "mknod of a regular file: use Tlcreate")
-	default:
-		return syscall.EINVAL
-	}
-	if err := f.vol.Mknod(p, m.Mode&(syscall.S_IFMT|0o7777), unix.Mkdev(m.Major, m.Minor)); err != nil {
-		return err
-	}
-	r.Qid, err = f.made(p, f.user.newGid(dir, m.Gid))
-	return err
+		return f.vol.Mknod(p, m.Mode&(syscall.S_IFMT|0o7777), unix.Mkdev(m.Major, m.Minor))
+	})
 }
 
 func (c *conn) mkdir(m, r *Msg) error {
-	f, err := c.fid(m.Dfid)
+	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
+		mode := m.Mode & 0o7777
+		if dir.Mode&syscall.S_ISGID != 0 {
+			mode |= syscall.S_ISGID
+		}
+		return f.vol.Mkdir(p, mode)
+	})
+}
+
+// makeEntry makes entry name of directory fid dfid with mk, gives it to
+// the attaching user with the group newGid picks for gid, and returns its
+// qid in r.
+func (c *conn) makeEntry(dfid uint32, name string, gid uint32, r *Msg, mk func(f *fid, dir *cowfs.Stat, p string) error) error {
+	f, err := c.fid(dfid)
 	if err != nil {
 		return err
 	}
-	dir, p, err := f.makeIn(m.Name)
+	dir, p, err := f.makeIn(name)
 	if err != nil {
 		return err
 	}
-	mode := m.Mode & 0o7777
-	if dir.Mode&syscall.S_ISGID != 0 {
-		mode |= syscall.S_ISGID
-	}
-	if err := f.vol.Mkdir(p, mode); err != nil {
+	if err := mk(f, dir, p); err != nil {
 		return err
 	}
-	r.Qid, err = f.made(p, f.user.newGid(dir, m.Gid))
+	r.Qid, err = f.made(p, f.user.newGid(dir, gid))
 	return err
 }
 
@@ -286,11 +277,7 @@ func (c *conn) unlinkat(m, r *Msg) error {
 }
 
 func (c *conn) getattr(m, r *Msg) error {
-	f, err := c.fid(m.Fid)
-	if err != nil {
-		return err
-	}
-	st, err := f.stat()
+	_, st, err := c.fidStat(m.Fid)
 	if err != nil {
 		return err
 	}
@@ -322,16 +309,12 @@ func attrOf(st *cowfs.Stat) Attr {
 // root, a new group the owner in that group, a size write permission or
 // a fid open for writing, times set to now the owner or write permission.
 func (c *conn) setattr(m, r *Msg) error {
-	f, err := c.fid(m.Fid)
+	f, st, err := c.fidStat(m.Fid)
 	if err != nil {
 		return err
 	}
 	if f.kind != volNode {
 		return syscall.EPERM
-	}
-	st, err := f.stat()
-	if err != nil {
-		return err
 	}
 	a, valid, u := &m.Attr, uint32(m.Attr.Valid), f.user
 	writable := u.may(st, mayWrite) || (f.file != nil && f.flags&syscall.O_ACCMODE != syscall.O_RDONLY)

@@ -400,6 +400,16 @@ func (d *decoder) u64() uint64 {
 	return 0
 }
 
+// count reads the length of a walk's list: at most MaxWelem.
+func (d *decoder) count() int {
+	n := int(d.u16())
+	if n > MaxWelem {
+		d.fail(errTooMany)
+		return 0
+	}
+	return n
+}
+
 func (d *decoder) str() string { return string(d.take(int(d.u16()))) }
 
 func (d *decoder) qid() Qid {
@@ -460,21 +470,13 @@ func (m *Msg) get(d *decoder, f field) {
 	case fOldtag:
 		m.Oldtag = d.u16()
 	case fNames:
-		n := int(d.u16())
-		if n > MaxWelem {
-			d.fail(errTooMany)
-			return
-		}
+		n := d.count()
 		m.Names = make([]string, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {
 			m.Names = append(m.Names, d.str())
 		}
 	case fQids:
-		n := int(d.u16())
-		if n > MaxWelem {
-			d.fail(errTooMany)
-			return
-		}
+		n := d.count()
 		m.Qids = make([]Qid, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {
 			m.Qids = append(m.Qids, d.qid())

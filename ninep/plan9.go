@@ -49,15 +49,10 @@ func (c *conn) open(m, r *Msg) error {
 			return err
 		}
 	}
-	if err := f.open(openFlags(m.OMode)); err != nil {
+	if err := c.openAs(f, openFlags(m.OMode), r); err != nil {
 		return err
 	}
 	f.rclose = m.OMode&oRclose != 0
-	if r.Qid, err = f.qid(); err != nil {
-		f.close()
-		return err
-	}
-	r.Iounit = c.msize - ioHeader
 	return nil
 }
 
@@ -83,11 +78,7 @@ func (f *fid) mayRemove() error {
 // create makes a file or directory with Plan 9's rules: the group is the
 // directory's, and the permission bits are limited by the directory's.
 func (c *conn) create(m, r *Msg) error {
-	f, err := c.fid(m.Fid)
-	if err != nil {
-		return err
-	}
-	dir, err := f.stat()
+	f, dir, err := c.fidStat(m.Fid)
 	if err != nil {
 		return err
 	}
@@ -126,11 +117,7 @@ func (c *conn) create(m, r *Msg) error {
 }
 
 func (c *conn) stat(m, r *Msg) error {
-	f, err := c.fid(m.Fid)
-	if err != nil {
-		return err
-	}
-	st, err := f.stat()
+	f, st, err := c.fidStat(m.Fid)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,9 @@ func (c *cred) newGid(dir *cowfs.Stat, asked uint32) uint32 {
 	return dir.GID
 }
 
+// maxCached bounds each of users' caches.
+const maxCached = 4096
+
 // users resolves attach names to credentials and IDs to names, from the
 // machine's user database, caching what it finds.
 type users struct {
@@ -113,11 +116,12 @@ func (u *users) credOf(uname string, nuname uint32) (*cred, error) {
 		return nil, perr(syscall.EACCES, "bad user id %d", uid)
 	}
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if c, ok := u.creds[uid]; ok {
+	c, ok := u.creds[uid]
+	u.mu.Unlock()
+	if ok {
 		return c, nil
 	}
-	c := &cred{uid: uid, gids: []uint32{overflowGid}}
+	c = &cred{uid: uid, gids: []uint32{overflowGid}}
 	if usr, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
 		c.gids = nil
 		if g, err := strconv.ParseUint(usr.Gid, 10, 32); err == nil {
@@ -131,8 +135,10 @@ func (u *users) credOf(uname string, nuname uint32) (*cred, error) {
 			}
 		}
 	}
-	if u.creds == nil {
-		u.creds = map[uint32]*cred{}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.creds == nil || len(u.creds) >= maxCached {
+		u.creds = map[uint32]*cred{} // any client may name any uid: bound what they cost
 	}
 	u.creds[uid] = c
 	return c, nil
@@ -163,8 +169,9 @@ func (u *users) groupName(gid uint32) string {
 
 func (u *users) name(cache *map[uint32]string, id uint32, lookup func(string) (string, error)) string {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if n, ok := (*cache)[id]; ok {
+	n, ok := (*cache)[id]
+	u.mu.Unlock()
+	if ok {
 		return n
 	}
 	s := strconv.FormatUint(uint64(id), 10)
@@ -172,7 +179,9 @@ func (u *users) name(cache *map[uint32]string, id uint32, lookup func(string) (s
 	if err != nil {
 		n = s
 	}
-	if *cache == nil {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if *cache == nil || len(*cache) >= maxCached {
 		*cache = map[uint32]string{}
 	}
 	(*cache)[id] = n

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"9fans.net/go/plan9"
 )
 
 // TestPermissionsEnforced checks the mode bits against the attaching user
@@ -147,5 +149,122 @@ func TestConcurrentLinuxClients(t *testing.T) {
 		if !strings.HasSuffix(fi.Name(), "-done") {
 			t.Errorf("file %s was not renamed", fi.Name())
 		}
+	}
+}
+
+// TestPermissionEdges: names that are not entries, symlinks, set-ID bits,
+// group bits, xattrs and 9P2000's own paths, as user 4242 (whose only
+// group is overflowGid) unless said otherwise.
+func TestPermissionEdges(t *testing.T) {
+	s := newServer(t)
+	v, _ := s.FS.Volume("main")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(v.Mkdir("tmp", 0o1777))
+	must(v.WriteFile("tmp/roots", []byte("root's"), 0o666))
+	must(v.WriteFile("secret", []byte("secret"), 0o600))
+	must(v.WriteFile("grp", []byte("group"), 0o604))
+	must(v.Lchown("grp", 0, overflowGid))
+	must(v.WriteFile("shared", nil, 0o666))
+	must(v.WriteFile("suid", []byte("x"), 0o6777))
+	must(v.Mkdir("home", 0o777))
+	must(v.Lchown("home", 4242, overflowGid))
+	must(v.Mkdir("sgiddir", 0o2777))
+	must(v.Lchown("sgiddir", 0, 50))
+
+	r := dial(t, s)
+	r.attachL(4242, "")
+	walk := func(fid uint32, names ...string) {
+		t.Helper()
+		r.ok(&Msg{Type: Twalk, Fid: 0, Newfid: fid, Names: names})
+	}
+	// ".." names no entry to remove, rename or link.
+	walk(1, "home")
+	r.fails(&Msg{Type: Trenameat, Fid: 1, Name: "..", Dfid: 1, NewName: "stolen"}, syscall.EINVAL)
+	r.fails(&Msg{Type: Tunlinkat, Fid: 1, Name: "..", Flags: atRemoveDir}, syscall.EINVAL)
+	r.fails(&Msg{Type: Tmkdir, Dfid: 1, Name: "..", Mode: 0o755}, syscall.EINVAL)
+
+	// A symlink's own mode and size cannot change (the target's would).
+	r.ok(&Msg{Type: Tsymlink, Fid: 1, Name: "l", Target: "../secret"})
+	walk(2, "home", "l")
+	r.fails(&Msg{Type: Tsetattr, Fid: 2, Attr: Attr{Valid: attrMode, Mode: 0o666}}, syscall.EOPNOTSUPP)
+	r.fails(&Msg{Type: Tsetattr, Fid: 2, Attr: Attr{Valid: setattrSize}}, syscall.EINVAL)
+	if got, _ := v.ReadFile("secret"); string(got) != "secret" {
+		t.Errorf("secret is now %q", got)
+	}
+
+	// Group bits apply to group members even where other's would allow.
+	walk(3, "grp")
+	r.fails(&Msg{Type: Tlopen, Fid: 3, Flags: syscall.O_RDONLY}, syscall.EACCES)
+
+	// A set-group-ID file for a group one is not in loses the bit; one
+	// may drop a file's set-ID bits where one may write it.
+	walk(7, "sgiddir")
+	r.ok(&Msg{Type: Tlcreate, Fid: 7, Name: "sgid", Flags: syscall.O_WRONLY, Mode: 0o2755, Gid: 0})
+	if a := r.ok(&Msg{Type: Tgetattr, Fid: 7, Mask: attrBasic}); a.Attr.Mode&syscall.S_ISGID != 0 || a.Attr.GID != 50 {
+		t.Errorf("created mode %o group %d: want the directory's group 50, set-group-ID dropped", a.Attr.Mode, a.Attr.GID)
+	}
+	walk(4, "suid")
+	r.fails(&Msg{Type: Tsetattr, Fid: 4, Attr: Attr{Valid: attrMode, Mode: 0o666}}, syscall.EPERM)
+	r.ok(&Msg{Type: Tsetattr, Fid: 4, Attr: Attr{Valid: attrMode, Mode: 0o777}})
+	if fi, _ := v.Lstat("suid"); fi.Stat().Mode&0o7777 != 0o777 {
+		t.Errorf("suid is mode %o after dropping its set-ID bits", fi.Stat().Mode&0o7777)
+	}
+
+	// user.* attributes follow the write bit, not ownership.
+	walk(5, "shared")
+	r.ok(&Msg{Type: Txattrcreate, Fid: 5, Name: "user.tag", Size: 1})
+	r.ok(&Msg{Type: Twrite, Fid: 5, Data: []byte("x")})
+	r.ok(&Msg{Type: Tclunk, Fid: 5})
+	walk(5, "shared")
+	r.fails(&Msg{Type: Txattrcreate, Fid: 5, Name: "trusted.tag", Size: 1}, syscall.EPERM)
+
+	// fsync of a directory commits.
+	r.ok(&Msg{Type: Tlopen, Fid: 1, Flags: syscall.O_RDONLY | syscall.O_DIRECTORY})
+	r.ok(&Msg{Type: Tfsync, Fid: 1})
+	// An open fid may be cloned in 9P2000.L, not walked in place.
+	r.ok(&Msg{Type: Twalk, Fid: 1, Newfid: 6})
+	r.fails(&Msg{Type: Twalk, Fid: 1, Newfid: 1}, syscall.EBUSY)
+
+	// 9P2000: the same checks; a rename in a sticky directory; Twstat all
+	// or nothing; ORCLOSE spares a file that took the name.
+	p := dial(t, s)
+	p.version(Plan9, 8192)
+	p.ok(&Msg{Type: Tattach, Afid: NoFid, Uname: "4242"})
+	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 1, Names: []string{"secret"}})
+	p.fails(&Msg{Type: Topen, Fid: 1, OMode: 0}, syscall.EACCES)
+	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 2, Names: []string{"shared"}})
+	p.fails(&Msg{Type: Topen, Fid: 2, OMode: plan9.OEXEC}, syscall.EACCES)
+	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 3, Names: []string{"tmp", "roots"}})
+	d := wstatNull()
+	d.Name = "mine"
+	st, _ := d.Bytes()
+	p.fails(&Msg{Type: Twstat, Fid: 3, Stat: st}, syscall.EACCES)
+	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 4, Names: []string{"home"}})
+	p.ok(&Msg{Type: Tcreate, Fid: 4, Name: "a", Perm: 0o644, OMode: plan9.OWRITE})
+	p.ok(&Msg{Type: Twrite, Fid: 4, Data: []byte("aaaa")})
+	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 5, Names: []string{"home"}})
+	p.ok(&Msg{Type: Tcreate, Fid: 5, Name: "b", Perm: 0o644, OMode: plan9.OWRITE})
+	d = wstatNull()
+	d.Name, d.Length, d.Mode = "b", 0, 0o600
+	st, _ = d.Bytes()
+	p.fails(&Msg{Type: Twstat, Fid: 4, Stat: st}, syscall.EEXIST)
+	if fi, _ := v.Lstat("home/a"); fi.Size() != 4 || fi.Stat().Mode&0o777 != 0o644 {
+		t.Errorf("a failed Twstat changed a: size %d mode %o", fi.Size(), fi.Stat().Mode&0o777)
+	}
+	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 6, Names: []string{"home", "b"}})
+	p.ok(&Msg{Type: Topen, Fid: 6, OMode: plan9.OREAD | 0x40}) // ORCLOSE
+	if rep := p.rpc(&Msg{Type: Twalk, Fid: 6, Newfid: 7}); rep.Type != Rerror || !strings.Contains(rep.Ename, "walk of open fid") {
+		t.Errorf("9P2000 walk of an open fid: %v", rep)
+	}
+	must(v.Rename("home/b", "home/b-moved", 0))
+	must(v.WriteFile("home/b", []byte("new"), 0o644))
+	p.rpc(&Msg{Type: Tclunk, Fid: 6})
+	if got, err := v.ReadFile("home/b"); err != nil || string(got) != "new" {
+		t.Errorf("ORCLOSE removed the file that took the name: %q, %v", got, err)
 	}
 }

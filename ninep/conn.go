@@ -25,8 +25,9 @@ type Server struct {
 	// Trace, if set, receives a line per message in and out.
 	Trace io.Writer
 
-	users users
-	snaps snapInodes
+	users   users
+	snaps   snapInodes
+	traceMu sync.Mutex
 }
 
 // Message size limits.
@@ -200,6 +201,8 @@ func (c *conn) trace(dir string, m *Msg, err error) {
 	if c.srv.Trace == nil {
 		return
 	}
+	c.srv.traceMu.Lock()
+	defer c.srv.traceMu.Unlock()
 	if err != nil {
 		fmt.Fprintf(c.srv.Trace, "%s %v: %v\n", dir, m, err)
 	} else {
@@ -367,10 +370,16 @@ func (c *conn) fidStat(n uint32) (*fid, *cowfs.Stat, error) {
 	return f, st, err
 }
 
-// newFid checks that fid number n is free.
+// maxFids bounds the fids of one connection, and so what it can hold.
+const maxFids = 1 << 16
+
+// newFid checks that fid number n is free and that one more fits.
 func (c *conn) newFid(n uint32) error {
 	if _, ok := c.fids[n]; ok || n == NoFid {
 		return perr(syscall.EBADF, "fid %d in use", n)
+	}
+	if len(c.fids) >= maxFids {
+		return perr(syscall.EMFILE, "more than %d fids", maxFids)
 	}
 	return nil
 }
@@ -394,7 +403,7 @@ func (c *conn) attach(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	f := &fid{srv: c.srv, vol: vol, base: vol, path: ".", user: who}
+	f := &fid{srv: c.srv, vol: vol, base: vol, path: ".", user: who, versioned: c.dialect == Plan9}
 	if r.Qid, err = f.qid(); err != nil {
 		return err
 	}
@@ -424,12 +433,15 @@ func (c *conn) walk(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
+	// walk(5) forbids walking an open fid; 9P2000.L clients may clone
+	// one (to an unopened new fid), as diod allows.
+	if f.opened() && (m.Newfid == m.Fid || c.dialect == Plan9) {
+		return perr(syscall.EBUSY, "walk of open fid %d", m.Fid)
+	}
 	if m.Newfid != m.Fid {
 		if err := c.newFid(m.Newfid); err != nil {
 			return err
 		}
-	} else if f.opened() && len(m.Names) > 0 {
-		return perr(syscall.EBUSY, "walk of open fid %d", m.Fid)
 	}
 	nf := f.walker()
 	for i, name := range m.Names {
@@ -441,9 +453,6 @@ func (c *conn) walk(m, r *Msg) error {
 			return nil // a partial walk: newfid is left as it was
 		}
 		r.Qids = append(r.Qids, q)
-	}
-	if m.Newfid == m.Fid {
-		f.close()
 	}
 	c.fids[m.Newfid] = nf
 	return nil

@@ -43,6 +43,10 @@ type fid struct {
 	path string        // in vol; "." for its root
 	kind nodeKind
 	user *cred
+	// versioned: qid versions carry the modification time (9P2000, where
+	// clients cache by them); 9P2000.L qids have version 0, as diod's do,
+	// because Linux's v9fs takes a new version for a new inode.
+	versioned bool
 
 	isOpen bool
 	flags  int         // os open flags, once open
@@ -70,7 +74,7 @@ func (f *fid) opened() bool { return f.isOpen || f.xattr != nil }
 
 // walker returns an unopened copy of f to walk.
 func (f *fid) walker() *fid {
-	return &fid{srv: f.srv, vol: f.vol, base: f.base, snap: f.snap, path: f.path, kind: f.kind, user: f.user}
+	return &fid{srv: f.srv, vol: f.vol, base: f.base, snap: f.snap, path: f.path, kind: f.kind, user: f.user, versioned: f.versioned}
 }
 
 func (f *fid) describe() string {
@@ -88,9 +92,10 @@ func (f *fid) describe() string {
 	return f.path
 }
 
-// validName checks one name of a walk or of a new entry.
+// validName checks a name of a directory entry to make, remove, rename or
+// link: "." and ".." name no entry there (walks handle them themselves).
 func validName(name string) error {
-	if name == "" || name == "." || strings.ContainsAny(name, "/\x00") {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return perr(syscall.EINVAL, "bad file name %q", name)
 	}
 	return nil
@@ -162,7 +167,7 @@ func (f *fid) step(name string) (Qid, error) {
 			return Qid{}, err
 		}
 		f.path = p
-		return qidOf(f.mapped(fi.Stat())), nil
+		return f.qidOf(f.mapped(fi.Stat())), nil
 	}
 	return f.qid()
 }
@@ -217,11 +222,18 @@ func (f *fid) qid() (Qid, error) {
 	if err != nil {
 		return Qid{}, err
 	}
-	return qidOf(st), nil
+	return f.qidOf(st), nil
 }
 
-func qidOf(st *cowfs.Stat) Qid {
-	q := Qid{Path: st.Ino, Vers: uint32(st.Mtime.UnixNano())}
+func (f *fid) qidOf(st *cowfs.Stat) Qid { return qidOf(st, f.versioned) }
+
+// qidOf is the qid of a file: its inode number, its type and, if
+// versioned, its modification time as version.
+func qidOf(st *cowfs.Stat, versioned bool) Qid {
+	q := Qid{Path: st.Ino}
+	if versioned {
+		q.Vers = uint32(st.Mtime.UnixNano())
+	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
 		q.Type = QTDir
@@ -274,9 +286,19 @@ func (f *fid) open(flags int) error {
 		}
 		f.dir = &dirList{}
 	case syscall.S_IFREG:
-		file, err := f.vol.OpenFile(f.path, flags&(syscall.O_ACCMODE|os.O_TRUNC|os.O_APPEND), 0)
+		fl := flags & (syscall.O_ACCMODE | os.O_TRUNC | os.O_APPEND)
+		if fl&os.O_TRUNC != 0 && acc == syscall.O_RDONLY {
+			fl |= os.O_RDWR // truncate, as Linux does; reads only, still
+		}
+		file, err := f.vol.OpenFile(f.path, fl, 0)
 		if err != nil {
 			return err
+		}
+		// The path is checked and opened in two steps: if it changed in
+		// between (to a symlink, say), refuse what was opened.
+		if fi, err := file.Stat(); err != nil || f.mapped(fi.Stat()).Ino != st.Ino {
+			file.Close()
+			return syscall.ESTALE
 		}
 		f.file = file
 	case syscall.S_IFLNK:
@@ -394,22 +416,36 @@ func (f *fid) close() error {
 		err = f.xattr.commit(f)
 		f.xattr = nil
 	}
-	if f.file != nil {
-		f.file.Close()
-		f.file = nil
-	}
 	if f.rclose {
 		f.rclose = false
 		if e := f.unlinkSelf(); err == nil {
 			err = e
 		}
 	}
+	if f.file != nil {
+		f.file.Close()
+		f.file = nil
+	}
 	f.isOpen, f.dir, f.ctl, f.reply = false, nil, nil, nil
 	return err
 }
 
-// unlinkSelf removes the file f stands for, if the user may.
+// unlinkSelf removes the file f stands for, if the user may. An open
+// file is removed only if its path still names it.
 func (f *fid) unlinkSelf() error {
+	if f.file != nil {
+		open, err := f.file.Stat()
+		if err != nil {
+			return err
+		}
+		now, err := f.vol.Lstat(f.path)
+		if err != nil {
+			return err
+		}
+		if now.Stat().Ino != open.Stat().Ino {
+			return syscall.ESTALE
+		}
+	}
 	return f.unlink(path.Dir(f.path), path.Base(f.path))
 }
 
@@ -473,7 +509,7 @@ func (f *fid) made(p string, gid uint32) (Qid, error) {
 	if err != nil {
 		return Qid{}, err
 	}
-	return qidOf(fi.Stat()), nil
+	return f.qidOf(fi.Stat()), nil
 }
 
 // createFile makes and opens regular file name in directory f with mode
@@ -487,7 +523,11 @@ func (f *fid) createFile(name string, flags int, mode, gid uint32) (Qid, error) 
 		return Qid{}, err
 	}
 	flags &= syscall.O_ACCMODE | os.O_APPEND
-	file, err := f.vol.OpenFile(p, flags|os.O_CREATE|os.O_EXCL, mode&0o7777)
+	mode &= 0o7777
+	if !f.user.root() && !f.user.inGroup(gid) {
+		mode &^= syscall.S_ISGID // as Linux: no set-group-ID file for a group not one's own
+	}
+	file, err := f.vol.OpenFile(p, flags|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return Qid{}, err
 	}
@@ -502,7 +542,7 @@ func (f *fid) createFile(name string, flags int, mode, gid uint32) (Qid, error) 
 		return Qid{}, err
 	}
 	f.path, f.file, f.isOpen, f.flags = p, file, true, flags
-	return qidOf(fi.Stat()), nil
+	return f.qidOf(fi.Stat()), nil
 }
 
 // renamed follows a rename in every fid of c: paths at or under from now

@@ -116,7 +116,7 @@ func (c *conn) mknod(m, r *Msg) error {
 
 func (c *conn) mkdir(m, r *Msg) error {
 	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
-		mode := m.Mode & 0o7777
+		mode := m.Mode & 0o1777 // as Linux's mkdir: set-ID bits only inherited
 		if dir.Mode&syscall.S_ISGID != 0 {
 			mode |= syscall.S_ISGID
 		}
@@ -295,7 +295,7 @@ func timespec(t time.Time) Timespec {
 func attrOf(st *cowfs.Stat) Attr {
 	return Attr{
 		Valid: attrBasic | attrBtime,
-		Qid:   qidOf(st),
+		Qid:   qidOf(st, false),
 		Mode:  st.Mode, UID: st.UID, GID: st.GID,
 		Nlink: uint64(st.Nlink), Rdev: st.Rdev, Size: uint64(st.Size),
 		Blksize: blockSize, Blocks: uint64(st.Blocks),
@@ -318,8 +318,16 @@ func (c *conn) setattr(m, r *Msg) error {
 	}
 	a, valid, u := &m.Attr, uint32(m.Attr.Valid), f.user
 	writable := u.may(st, mayWrite) || (f.file != nil && f.flags&syscall.O_ACCMODE != syscall.O_RDONLY)
+	// Linux's client clears a file's set-ID bits after a write by someone
+	// else with a mode change; that much anyone who may write may do.
+	dropsSetID := a.Mode&0o7777 == st.Mode&0o7777&^(syscall.S_ISUID|syscall.S_ISGID) && writable
+	symlink := st.Mode&syscall.S_IFMT == syscall.S_IFLNK
 	switch {
-	case valid&attrMode != 0 && !u.owns(st),
+	case symlink && valid&attrMode != 0:
+		return syscall.EOPNOTSUPP // a symlink's mode cannot change
+	case symlink && valid&setattrSize != 0:
+		return syscall.EINVAL
+	case valid&attrMode != 0 && !u.owns(st) && !dropsSetID,
 		valid&attrUID != 0 && a.UID != st.UID && !u.root(),
 		valid&attrGID != 0 && a.GID != st.GID && !(u.root() || (u.uid == st.UID && u.inGroup(a.GID))),
 		valid&(setattrAtSet|setattrMtSet) != 0 && !u.owns(st),
@@ -353,6 +361,13 @@ func (c *conn) setattr(m, r *Msg) error {
 	}
 	if valid&attrMode != 0 {
 		mode := a.Mode & 0o7777
+		gid := st.GID
+		if valid&attrGID != 0 {
+			gid = a.GID
+		}
+		if !u.root() && !u.inGroup(gid) && !isDir(st) {
+			mode &^= syscall.S_ISGID // as Linux's chmod
+		}
 		if err := do(func(x *cowfs.File) error { return x.Chmod(mode) },
 			func() error { return f.vol.Chmod(f.path, mode) }); err != nil {
 			return err
@@ -416,7 +431,7 @@ func (c *conn) readdir(m, r *Msg) error {
 			break
 		}
 		e2 := encoder{b: buf}
-		e2.qid(qidOf(e.st))
+		e2.qid(qidOf(e.st, f.versioned))
 		e2.u64(i + 1)
 		e2.u8(direntType(e.st.Mode))
 		e2.str(e.name)
@@ -462,10 +477,13 @@ func (c *conn) fsync(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if f.file == nil {
-		return syscall.EBADF
+	switch {
+	case f.file != nil:
+		return f.file.Sync()
+	case f.dir != nil:
+		return c.srv.FS.Commit() // a directory's entries are durable at a commit
 	}
-	return f.file.Sync()
+	return syscall.EBADF
 }
 
 // xattrFid is a fid turned into an extended attribute: one being read
@@ -515,20 +533,24 @@ func (x *xattrFid) commit(f *fid) error {
 }
 
 // xattrAccess checks the user's right to read or change extended
-// attribute name of a file with st: "user." names follow the file's
-// permission bits (and changing them needs the owner too),
-// "trusted." ones need root, the rest are readable by all and
-// changeable by the owner.
+// attribute name of a file with st, as Linux does: "user." names follow
+// the file's read and write bits; "trusted." ones are root's, and so is
+// changing "security." ones; the rest (system.: ACLs) are readable by all
+// and changeable by the owner.
 func xattrAccess(u *cred, st *cowfs.Stat, name string, write bool) error {
 	switch {
-	case strings.HasPrefix(name, "trusted."):
+	case strings.HasPrefix(name, "user."):
+		want := uint32(mayRead)
+		if write {
+			want = mayWrite
+		}
+		if !u.may(st, want) {
+			return syscall.EACCES
+		}
+	case strings.HasPrefix(name, "trusted."), write && strings.HasPrefix(name, "security."):
 		if !u.root() {
 			return syscall.EPERM
 		}
-	case strings.HasPrefix(name, "user.") && !write && !u.may(st, mayRead):
-		return syscall.EACCES
-	case strings.HasPrefix(name, "user.") && write && !u.may(st, mayWrite):
-		return syscall.EACCES
 	case write && !u.owns(st):
 		return syscall.EPERM
 	}
@@ -540,8 +562,12 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if err := c.newFid(m.Newfid); err != nil && m.Newfid != m.Fid {
-		return err
+	if m.Newfid != m.Fid {
+		if err := c.newFid(m.Newfid); err != nil {
+			return err
+		}
+	} else if f.opened() {
+		return perr(syscall.EBUSY, "xattrwalk of open fid %d", m.Fid)
 	}
 	if f.kind != volNode {
 		return syscall.EOPNOTSUPP
@@ -557,6 +583,9 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 			return err
 		}
 		for _, n := range names {
+			if strings.HasPrefix(n, "trusted.") && !f.user.root() {
+				continue // hidden from others, as on Linux
+			}
 			x.data = append(append(x.data, n...), 0)
 		}
 	} else {
@@ -569,9 +598,6 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 	}
 	nf := f.walker()
 	nf.xattr = x
-	if m.Newfid == m.Fid {
-		f.close()
-	}
 	c.fids[m.Newfid] = nf
 	r.Size = uint64(len(x.data))
 	return nil

@@ -49,6 +49,15 @@ func (c *conn) open(m, r *Msg) error {
 			return err
 		}
 	}
+	if m.OMode&3 == plan9.OEXEC {
+		st, err := f.stat()
+		if err != nil {
+			return err
+		}
+		if !f.user.may(st, mayExec) || isDir(st) {
+			return syscall.EACCES
+		}
+	}
 	if err := c.openAs(f, openFlags(m.OMode), r); err != nil {
 		return err
 	}
@@ -137,7 +146,7 @@ func (c *conn) stat(m, r *Msg) error {
 func (c *conn) dirOf(name string, st *cowfs.Stat) *plan9.Dir {
 	u := &c.srv.users
 	d := &plan9.Dir{
-		Qid:    plan9.Qid{Path: st.Ino, Vers: qidOf(st).Vers},
+		Qid:    plan9.Qid{Path: st.Ino, Vers: qidOf(st, true).Vers, Type: qidOf(st, true).Type},
 		Mode:   plan9.Perm(st.Mode & 0o777),
 		Atime:  uint32(st.Atime.Unix()),
 		Mtime:  uint32(st.Mtime.Unix()),
@@ -228,6 +237,9 @@ func (c *conn) wstat(m, r *Msg) error {
 		if !u.owns(st) {
 			return syscall.EPERM
 		}
+		if st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
+			return syscall.EOPNOTSUPP // a symlink's mode cannot change
+		}
 	}
 	gid := uint32(NoUname)
 	if d.Gid != "" {
@@ -248,8 +260,8 @@ func (c *conn) wstat(m, r *Msg) error {
 		}
 	}
 	if d.Length != ^uint64(0) {
-		if isDir(st) {
-			return syscall.EISDIR
+		if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+			return syscall.EINVAL
 		}
 		if !u.may(st, mayWrite) {
 			return syscall.EACCES
@@ -271,8 +283,17 @@ func (c *conn) wstat(m, r *Msg) error {
 		}
 		dir := f.walker()
 		dir.path = path.Dir(f.path)
-		if _, _, err := dir.makeIn(d.Name); err != nil {
+		dst, to, err := dir.makeIn(d.Name)
+		if err != nil {
 			return err
+		}
+		if !u.mayUnlink(dst, st) {
+			return syscall.EACCES // the sticky bit
+		}
+		// Twstat is all or nothing: an existing target fails it before
+		// anything changes.
+		if _, err := v.Lstat(to); err == nil {
+			return syscall.EEXIST
 		}
 	}
 	// Everything is checked: make the changes.

@@ -128,17 +128,54 @@ func (b *bench) randFile(t *target, p string, size int64) error {
 }
 
 // settle makes what was just written durable before a timed step, so the
-// step does not pay for it: sync(2), a commit, or ctl's sync.
+// step does not pay for it: sync(2), or for cowfs commits (a commit, or
+// ctl's sync) until no deletions of earlier tests are still pending.
 func (b *bench) settle(t *target) error {
-	switch {
-	case t.kind == apiKind:
-		return t.fs.Commit()
-	case t.ctl != nil:
-		_, err := t.ctl("sync")
-		return err
+	if t.kind == posixKind && t.ctl == nil {
+		syscall.Sync()
+		return nil
 	}
-	syscall.Sync()
-	return nil
+	for range 1000 {
+		var pending int64
+		if t.kind == apiKind {
+			if err := t.fs.Commit(); err != nil {
+				return err
+			}
+			pending = t.fs.Zombies()
+		} else {
+			if _, err := t.ctl("sync"); err != nil {
+				return err
+			}
+			reply, err := t.ctl("stats")
+			if err != nil {
+				return err
+			}
+			var st struct {
+				Zombies int64 `json:"zombies"`
+			}
+			if err := jsonUnmarshal(reply, &st); err != nil {
+				return fmt.Errorf("stats reply: %v", err)
+			}
+			pending = st.Zombies
+		}
+		if pending == 0 {
+			// Let the local store compact now rather than under a timed
+			// step (the daemons compact in the background on their own).
+			if c, ok := t.fsStore().(interface{ Compact() error }); ok {
+				return c.Compact()
+			}
+			return nil
+		}
+	}
+	return errors.New("deletions still pending after 1000 commits")
+}
+
+// fsStore is the API target's store, nil for the others.
+func (t *target) fsStore() any {
+	if t.fs == nil {
+		return nil
+	}
+	return t.fs.Store()
 }
 
 // remove removes p (a file or a tree) of t.

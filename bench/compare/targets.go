@@ -19,6 +19,13 @@ import (
 	"github.com/cowfs/cowfs/store/local"
 )
 
+// Every cowfs target gets a cache of 2 GiB, so a 1 GiB file fits in it and
+// the footprint test shows what clones share rather than the bound.
+const (
+	cacheBytes = 2 << 30
+	cacheSize  = "2G"
+)
+
 // The targets, in the tables' column order.
 var allTargets = []string{"btrfs", "xfs", "tmpfs", "loopback", "cowfs-fuse", "cowfs-api", "cowfs-9p"}
 
@@ -329,7 +336,7 @@ func (b *bench) cowfsMount(t *target) error {
 	if err := os.MkdirAll(t.dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := t.daemon(bin, []string{"mount", "--store", filepath.Join(b.dir, "cowfs-fuse-store"), t.dir}, ""); err != nil {
+	if _, err := t.daemon(bin, []string{"mount", "--cache-size", cacheSize, "--store", filepath.Join(b.dir, "cowfs-fuse-store"), t.dir}, ""); err != nil {
 		return err
 	}
 	t.ctl = func(cmd string) (string, error) { return fileCtl(filepath.Join(t.dir, ".cowfs", "ctl"), cmd) }
@@ -362,7 +369,7 @@ func (b *bench) cowfsAPI(t *target) error {
 	if err != nil {
 		return err
 	}
-	if t.fs, err = cowfs.Open(st, nil); err != nil {
+	if t.fs, err = cowfs.Open(st, &cowfs.Options{CacheBytes: cacheBytes}); err != nil {
 		st.Close()
 		return err
 	}
@@ -387,7 +394,7 @@ func (b *bench) cowfs9P(t *target) error {
 	if err != nil {
 		return err
 	}
-	line, err := t.daemon(bin, []string{"serve", "--store", filepath.Join(b.dir, "cowfs-9p-store"), "--listen", "127.0.0.1:0"}, "")
+	line, err := t.daemon(bin, []string{"serve", "--cache-size", cacheSize, "--store", filepath.Join(b.dir, "cowfs-9p-store"), "--listen", "127.0.0.1:0"}, "")
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -58,8 +59,12 @@ func run(args []string) error {
 	out := fl.String("out", "", "directory to write results.md, results.json and the SVG plots to")
 	work := fl.String("work", os.TempDir(), "directory for scratch files (loop images, stores); should be on disk")
 	only := fl.String("targets", strings.Join(allTargets, ","), "targets to run, comma-separated")
+	from := fl.String("from", "", "measure nothing: write the report of this results.json again (after a change to the report's format)")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *from != "" {
+		return rerender(*from, *out)
 	}
 	sz, ok := modes[*mode]
 	if !ok {
@@ -91,6 +96,27 @@ func run(args []string) error {
 		return nil
 	}
 	return writeOut(*out, rep, md.Bytes())
+}
+
+// rerender writes the report of an earlier run again.
+func rerender(file, out string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %v", file, err)
+	}
+	var md bytes.Buffer
+	if err := rep.Markdown(&md); err != nil {
+		return err
+	}
+	os.Stdout.Write(md.Bytes())
+	if out == "" {
+		return nil
+	}
+	return writeOut(out, &rep, md.Bytes())
 }
 
 // writeOut writes the report and its plots into dir.

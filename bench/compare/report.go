@@ -85,18 +85,30 @@ func (r *Report) params(test string) []string {
 			ps = append(ps, res.Param)
 		}
 	}
+	if len(ps) > 1 {
+		// A result without a param applies to every row (find).
+		ps = slices.DeleteFunc(ps, func(p string) bool { return p == "" })
+	}
 	return ps
 }
 
-// find returns the first result for (test, param, target), or nil.
+// find returns the first result for (test, param, target), or nil; a
+// result of the test and target without a param stands for every param.
 func (r *Report) find(test, param, target string) *Result {
+	var any *Result
 	for i := range r.Results {
 		res := &r.Results[i]
-		if res.Test == test && res.Param == param && res.Target == target {
+		if res.Test != test || res.Target != target {
+			continue
+		}
+		if res.Param == param {
 			return res
 		}
+		if res.Param == "" && any == nil {
+			any = res
+		}
 	}
-	return nil
+	return any
 }
 
 // Markdown writes the report: a header (command, date, machine, mode), then one table per Test

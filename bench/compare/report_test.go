@@ -218,3 +218,26 @@ func TestBarsSVG(t *testing.T) {
 		t.Errorf("mixed units: no error")
 	}
 }
+
+// TestParamlessErrorFillsEveryRow: a result without a param (a target the
+// whole test does not apply to) shows in every row, not a row of its own.
+func TestParamlessErrorFillsEveryRow(t *testing.T) {
+	r := &Report{Targets: []string{"a", "b"}, Results: []Result{
+		{Test: "t", Param: "p1", Target: "a", Unit: "s", Runs: []float64{1}, Median: 1},
+		{Test: "t", Param: "p2", Target: "a", Unit: "s", Runs: []float64{2}, Median: 2},
+		{Test: "t", Target: "b", Unit: "s", Err: "does not apply"},
+	}}
+	var b strings.Builder
+	if err := r.Markdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, row := range []string{"| p1 | 1.00 s **best** | — |", "| p2 | 2.00 s **best** | — |"} {
+		if !strings.Contains(md, row) {
+			t.Errorf("no row %q in:\n%s", row, md)
+		}
+	}
+	if strings.Count(md, "\n| ") != 4 { // the head, its rule and two rows
+		t.Errorf("want a head and 2 rows:\n%s", md)
+	}
+}

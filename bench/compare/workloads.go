@@ -615,7 +615,7 @@ func (b *bench) footprint(t *target) error {
 			return err
 		}
 		if !t.reflink && t.name != "cowfs-fuse" && 10*size > total*2/5 {
-			b.rep.Results = append(b.rep.Results, Result{Test: testFootprint, Target: t.name, Unit: "MiB", Err: "10 full copies would not fit in 40% of memory"})
+			b.rep.Results = append(b.rep.Results, Result{Test: testFootprint, Param: fmt.Sprintf("%d MiB file", b.sz.fileMiB), Target: t.name, Unit: "MiB", Err: "10 full copies would not fit in 40% of memory"})
 			return nil
 		}
 	}
@@ -771,9 +771,9 @@ func (b *bench) fio(t *target) error {
 				io = doc.Jobs[0].Write
 			}
 			if job.unit == "ops/s" {
-				return io.Iops, "psync, warm cache", nil
+				return io.Iops, "psync, buffered, after the previous job", nil
 			}
-			return io.BwBytes / (1 << 20), "psync, warm cache", nil
+			return io.BwBytes / (1 << 20), "psync, buffered, after the previous job", nil
 		})
 	}
 	return nil

@@ -449,5 +449,3 @@ func statsBytes(ctl func(string) (string, error)) (int64, error) {
 	}
 	return st.Cache.Data.Bytes, nil
 }
-
-var errNoSnapshots = errors.New("no snapshots")

@@ -40,11 +40,6 @@ const block = 4096
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
-// errSkip marks a test that does not apply to a target.
-type errSkip string
-
-func (e errSkip) Error() string { return string(e) }
-
 // measure runs fn sz.runs times on t and records the figures; fn returns
 // its figure and a note on how it got it.
 func (b *bench) measure(t *target, test, param string, x float64, unit string, higher bool, fn func(run int) (float64, string, error)) {

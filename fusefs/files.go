@@ -45,10 +45,9 @@ var (
 func (m *mount) serveView(v *cowfs.View, st *cowfs.Stat) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.nextIno++
 	m.viewSeq++
 	n := m.viewSeq
-	m.views[n] = &servedView{v: v, n: n, ino: m.nextIno, st: *st}
+	m.views[n] = &servedView{v: v, n: n, ino: m.inos.Next(), st: *st}
 	return controlName + "/files/" + strconv.FormatUint(n, 10), nil
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/ctl"
+	"github.com/cowfs/cowfs/internal/inomap"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
@@ -68,8 +69,7 @@ type mount struct {
 	started time.Time // when the mount was made: the control nodes' times
 
 	mu      sync.Mutex
-	snapIno map[snapKey]uint64 // (snapshot, cowfs inode) → FUSE inode
-	nextIno uint64
+	inos    *inomap.Map[snapKey]   // (snapshot, cowfs inode) → FUSE inode; and numbers of views and snapshots
 	snaps   map[string]*snapshot   // open snapshots by name
 	views   map[uint64]*servedView // .cowfs/files/N by N
 	viewSeq uint64                 // the last N used
@@ -118,7 +118,7 @@ var (
 // it. As root it mounts directly and lets every user in (permissions are
 // still checked); otherwise it uses fusermount3.
 func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (*Server, error) {
-	m := &mount{fsys: fsys, vol: vol, started: time.Now(), snapIno: map[snapKey]uint64{}, nextIno: firstSnapIno, snaps: map[string]*snapshot{}, views: map[uint64]*servedView{}}
+	m := &mount{fsys: fsys, vol: vol, started: time.Now(), inos: inomap.New[snapKey](firstSnapIno), snaps: map[string]*snapshot{}, views: map[uint64]*servedView{}}
 	if opt != nil {
 		m.opt = *opt
 	}
@@ -210,15 +210,7 @@ func (m *mount) frontendStats() map[string]any {
 // snapshotIno returns the FUSE inode number of cowfs inode ino of snapshot
 // snap, handing out a new one the first time.
 func (m *mount) snapshotIno(snap, ino uint64) uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := snapKey{snap, ino}
-	if n, ok := m.snapIno[k]; ok {
-		return n
-	}
-	m.nextIno++
-	m.snapIno[k] = m.nextIno
-	return m.nextIno
+	return m.inos.Get(snapKey{snap, ino})
 }
 
 // openSnapshot returns the snapshot called name, opening it on first use.
@@ -232,8 +224,7 @@ func (m *mount) openSnapshot(name string) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.nextIno++
-	s := &snapshot{id: m.nextIno, vol: v}
+	s := &snapshot{id: m.inos.Next(), vol: v}
 	m.snaps[name] = s
 	return s, nil
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/internal/inomap"
 )
 
 // Server serves the volumes of FS over 9P2000 and 9P2000.L. One Server
@@ -26,7 +27,8 @@ type Server struct {
 	Trace io.Writer
 
 	users   users
-	snaps   snapInodes
+	snaps   *inomap.Map[snapKey] // set by Serve's first call
+	once    sync.Once
 	traceMu sync.Mutex
 }
 
@@ -94,6 +96,7 @@ var errFraming = errors.New("9P framing broken")
 // messages get an error reply and the conversation goes on. It returns
 // nil when the client hung up.
 func (s *Server) Serve(rwc io.ReadWriteCloser) error {
+	s.once.Do(func() { s.snaps = inomap.New[snapKey](3 << 62) })
 	c := &conn{
 		srv:   s,
 		r:     bufio.NewReaderSize(rwc, 64<<10),
@@ -246,8 +249,8 @@ func init() {
 		Txattrcreate: (*conn).xattrcreate,
 		Treaddir:     (*conn).readdir,
 		Tfsync:       (*conn).fsync,
-		Tlock:        func(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are not served over 9P") },
-		Tgetlock:     func(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are not served over 9P") },
+		Tlock:        noLocks,
+		Tgetlock:     noLocks,
 		Tlink:        (*conn).link,
 		Tmkdir:       (*conn).mkdir,
 		Trenameat:    (*conn).renameat,
@@ -258,6 +261,9 @@ func init() {
 // catchPanics makes a handler's panic an EIO reply; FuzzServe turns it
 // off to find them.
 var catchPanics = true
+
+// noLocks answers Tlock and Tgetlock: file locks are not served.
+func noLocks(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are not served over 9P") }
 
 // serve answers one well-formed request. A panic in a handler is a bug; it
 // is answered as EIO rather than taking the server down.
@@ -509,30 +515,10 @@ func (c *conn) writeReq(m, r *Msg) error {
 	return err
 }
 
-// snapInodes gives the files of snapshots reached through
-// .cowfs/snapshots/ qid paths of their own (from 3<<62), so a file and
-// its snapshot never share a qid.
-type snapInodes struct {
-	mu   sync.Mutex
-	next uint64
-	m    map[snapKey]uint64
-}
-
+// snapKey names a file of a snapshot reached through .cowfs/snapshots/,
+// which gets a qid path of its own (from 3<<62, past cowfs's inode
+// numbers) so a file and its snapshot never share one.
 type snapKey struct {
 	vol, snap string
 	ino       uint64
-}
-
-func (s *snapInodes) path(k snapKey) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.m[k]; ok {
-		return p
-	}
-	if s.m == nil {
-		s.m, s.next = map[snapKey]uint64{}, 3<<62
-	}
-	s.next++
-	s.m[k] = s.next
-	return s.next
 }

@@ -213,7 +213,7 @@ func (f *fid) mapped(st *cowfs.Stat) *cowfs.Stat {
 		return st
 	}
 	c := *st
-	c.Ino = f.srv.snaps.path(snapKey{f.base.Name(), f.snap, st.Ino})
+	c.Ino = f.srv.snaps.Get(snapKey{f.base.Name(), f.snap, st.Ino})
 	return &c
 }
 

@@ -145,8 +145,9 @@ func (c *conn) stat(m, r *Msg) error {
 // names from the machine's user database.
 func (c *conn) dirOf(name string, st *cowfs.Stat) *plan9.Dir {
 	u := &c.srv.users
+	q := qidOf(st, true)
 	d := &plan9.Dir{
-		Qid:    plan9.Qid{Path: st.Ino, Vers: qidOf(st, true).Vers, Type: qidOf(st, true).Type},
+		Qid:    plan9.Qid{Path: q.Path, Vers: q.Vers, Type: q.Type},
 		Mode:   plan9.Perm(st.Mode & 0o777),
 		Atime:  uint32(st.Atime.Unix()),
 		Mtime:  uint32(st.Mtime.Unix()),
@@ -159,7 +160,6 @@ func (c *conn) dirOf(name string, st *cowfs.Stat) *plan9.Dir {
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
 		d.Mode |= plan9.DMDIR
-		d.Qid.Type = plan9.QTDIR
 		d.Length = 0
 	case syscall.S_IFLNK:
 		d.Mode |= plan9.DMSYMLINK

@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -63,7 +64,21 @@ type Options struct {
 	// Now, if set, is the clock that stamps files (default time.Now);
 	// tests set it to make whole protocol exchanges reproducible.
 	Now func() time.Time
+	// Logger receives what an operator must act on: a failed background
+	// commit, a store error, a failed compaction (default: discarded).
+	Logger *slog.Logger
 }
+
+// logger returns the FS's logger; nil Options.Logger discards.
+func (f *FS) logger() *slog.Logger {
+	if f.opt.Logger == nil {
+		return discardLogger
+	}
+	return f.opt.Logger
+}
+
+// discardLogger drops every record.
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // now is the time that stamps a change, in Unix nanoseconds.
 func (f *FS) now() int64 {

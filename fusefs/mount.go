@@ -20,6 +20,7 @@ package fusefs
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type Options struct {
 	StoreDir string
 	// Debug logs every FUSE request and reply.
 	Debug bool
+	// Logger receives what an operator must act on (a panic recovered in
+	// a handler, with its stack); nil discards.
+	Logger *slog.Logger
 }
 
 // Server is a mounted volume.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,10 @@ type Server struct {
 	Msize uint32
 	// Trace, if set, receives a line per message in and out.
 	Trace io.Writer
+	// Logger receives what an operator must act on (a panic recovered in
+	// a handler, with its stack; a connection that ended with an error);
+	// nil discards.
+	Logger *slog.Logger
 
 	users   users
 	snaps   *inomap.Map[snapKey] // set by Serve's first call

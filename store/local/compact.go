@@ -44,8 +44,8 @@ func (s *Store) compactor() {
 		case <-s.wake:
 		}
 		err := s.compact(false)
-		if err != nil && s.opt.ErrorLog != nil && !errors.Is(err, store.ErrClosed) {
-			s.opt.ErrorLog.Printf("cowfs: store %s: background compaction: %v", s.dir, err)
+		if err != nil && s.opt.Logger != nil && !errors.Is(err, store.ErrClosed) {
+			s.opt.Logger.Error("background compaction failed", "store", s.dir, "err", err)
 		}
 	}
 }

@@ -3,7 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -38,9 +38,9 @@ type Options struct {
 	// NoAutoCompact turns off the background compaction that runs after
 	// commits that delete blobs. Compact still works.
 	NoAutoCompact bool
-	// ErrorLog receives the errors of background compaction; nil discards
-	// them (Compact reports them too).
-	ErrorLog *log.Logger
+	// Logger receives the errors of background compaction; nil discards
+	// them.
+	Logger *slog.Logger
 }
 
 // Store is a durable store.Store in a directory, created by Open. It is safe

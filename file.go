@@ -32,8 +32,9 @@ type File struct {
 }
 
 // OpenFile opens p with os-style flags (os.O_RDONLY, O_WRONLY, O_RDWR,
-// O_CREATE, O_EXCL, O_TRUNC, O_APPEND); perm applies to a new file.
-func (v *Volume) OpenFile(p string, flag int, perm uint32) (*File, error) {
+// O_CREATE, O_EXCL, O_TRUNC, O_APPEND); perm and opts apply to a new file
+// (see Mkdir).
+func (v *Volume) OpenFile(p string, flag int, perm uint32, opts ...CreateOption) (*File, error) {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	const op = "open"
@@ -50,7 +51,7 @@ func (v *Volume) OpenFile(p string, flag int, perm uint32) (*File, error) {
 	x := r.x
 	switch {
 	case x == nil && flag&os.O_CREATE != 0:
-		if x, err = v.create(op, p, r, dirtree.Entry{Mode: dirtree.TypeReg | perm&0o7777}); err != nil {
+		if x, err = v.create(op, p, r, dirtree.Entry{Mode: dirtree.TypeReg | perm&0o7777}, applyCreateOptions(opts)); err != nil {
 			return nil, err
 		}
 	case x == nil:

@@ -5,6 +5,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/internal/dirtree"
 )
 
@@ -24,6 +25,9 @@ type Stat struct {
 	Btime   time.Time
 	Target  string // symlink target
 	Extents int64  // number of extents of a regular file
+	// ACL is the access ACL when the mode cannot express it (named
+	// entries, a mask), nil otherwise; the mode's group bits are its mask.
+	ACL acl.ACL
 }
 
 // FileInfo describes a file; it implements fs.FileInfo and its Sys returns
@@ -60,6 +64,7 @@ func (x *inode) info(name string) *FileInfo {
 		Size: e.Size(), Target: e.Target,
 		Atime: time.Unix(0, e.Atime), Mtime: time.Unix(0, e.Mtime),
 		Ctime: time.Unix(0, e.Ctime), Btime: time.Unix(0, e.Btime),
+		ACL: accessACL(e),
 	}
 	if e.IsDir() {
 		st.Size = 4096 // as most Linux file systems report; Count is in Extents

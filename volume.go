@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/internal/dirtree"
 	"github.com/cowfs/cowfs/store"
 )
@@ -526,8 +527,9 @@ func (v *Volume) writable(op, p string) error {
 	return nil
 }
 
-// create makes a new entry named r.name in r.dir.
-func (v *Volume) create(op, p string, r resolved, e dirtree.Entry) (*inode, error) {
+// create makes a new entry named r.name in r.dir, with the permission bits
+// and ACLs that r.dir's default ACL or o's umask give it.
+func (v *Volume) create(op, p string, r resolved, e dirtree.Entry, o createOpts) (*inode, error) {
 	if r.x != nil {
 		return nil, errorf(op, p, syscall.EEXIST, nil)
 	}
@@ -536,6 +538,9 @@ func (v *Volume) create(op, p string, r resolved, e dirtree.Entry) (*inode, erro
 	}
 	if r.dir.removed || (r.dir.parent == nil && r.dir != v.root) {
 		return nil, errorf(op, p, syscall.ENOENT, errors.New("directory was removed"))
+	}
+	if err := inherit(op, p, &r.dir.ent, &e, o); err != nil {
+		return nil, err
 	}
 	local, err := v.newLocal()
 	if err != nil {
@@ -575,8 +580,9 @@ func (v *Volume) stat(op, p string, follow bool) (*FileInfo, error) {
 	return x.info(path.Base("/" + p)), nil
 }
 
-// Mkdir creates a directory.
-func (v *Volume) Mkdir(p string, perm uint32) error {
+// Mkdir creates a directory with permission bits perm (see CreateOption
+// and Umask for how its directory's default ACL and a umask apply).
+func (v *Volume) Mkdir(p string, perm uint32, opts ...CreateOption) error {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	if err := v.writable("mkdir", p); err != nil {
@@ -586,7 +592,7 @@ func (v *Volume) Mkdir(p string, perm uint32) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.create("mkdir", p, r, dirtree.Entry{Mode: dirtree.TypeDir | perm&0o7777})
+	_, err = v.create("mkdir", p, r, dirtree.Entry{Mode: dirtree.TypeDir | perm&0o7777}, applyCreateOptions(opts))
 	return err
 }
 
@@ -622,7 +628,7 @@ func (v *Volume) Symlink(target, p string) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.create("symlink", p, r, dirtree.Entry{Mode: dirtree.TypeLink | 0o777, Target: target})
+	_, err = v.create("symlink", p, r, dirtree.Entry{Mode: dirtree.TypeLink | 0o777, Target: target}, createOpts{})
 	return err
 }
 
@@ -640,8 +646,9 @@ func (v *Volume) Readlink(p string) (string, error) {
 	return x.ent.Target, nil
 }
 
-// Mknod creates a fifo, socket or device node; mode holds the type bits.
-func (v *Volume) Mknod(p string, mode uint32, dev uint64) error {
+// Mknod creates a fifo, socket or device node; mode holds the type bits
+// and the permission bits (see Mkdir for the options).
+func (v *Volume) Mknod(p string, mode uint32, dev uint64, opts ...CreateOption) error {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	if err := v.writable("mknod", p); err != nil {
@@ -659,7 +666,7 @@ func (v *Volume) Mknod(p string, mode uint32, dev uint64) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.create("mknod", p, r, dirtree.Entry{Mode: mode, Rdev: dev})
+	_, err = v.create("mknod", p, r, dirtree.Entry{Mode: mode, Rdev: dev}, applyCreateOptions(opts))
 	return err
 }
 
@@ -792,6 +799,7 @@ func (v *Volume) Chmod(p string, mode uint32) error {
 func chmodInode(mode uint32) func(*inode) error {
 	return func(x *inode) error {
 		x.ent.Mode = x.ent.Mode&dirtree.TypeMask | mode&0o7777
+		chmodACL(&x.ent, mode)
 		return nil
 	}
 }
@@ -868,12 +876,23 @@ func (v *Volume) setattr(op, p string, follow bool, change func(*inode) error) e
 const (
 	XattrCreate  = 1 // fail with EEXIST if the attribute exists
 	XattrReplace = 2 // fail with ENODATA if it does not
+	// XattrClearSGID, with acl.AccessXattr, also clears the set-group-ID
+	// bit: the caller is neither in the file's group nor privileged (the
+	// kernel's FUSE_SETXATTR_ACL_KILL_SGID).
+	XattrClearSGID = 1 << 8
 )
 
-// SetXattr sets an extended attribute.
+// SetXattr sets an extended attribute. The POSIX ACL attributes
+// acl.AccessXattr and acl.DefaultXattr follow Linux's rules (package acl):
+// the value must be a valid ACL, an access ACL sets the permission bits and
+// is stored only when the mode cannot express it, and only a directory has
+// a default ACL.
 func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 	if name == "" || len(name) > dirtree.MaxXattrName {
 		return errorf("setxattr", p, syscall.ERANGE, errors.New("bad attribute name"))
+	}
+	if name == acl.AccessXattr || name == acl.DefaultXattr {
+		return v.setACL(p, name, value, flags)
 	}
 	if value == nil {
 		value = []byte{}
@@ -926,10 +945,11 @@ func (v *Volume) ListXattr(p string) ([]string, error) {
 	return names, nil
 }
 
-// RemoveXattr removes an extended attribute (ENODATA if absent).
+// RemoveXattr removes an extended attribute (ENODATA if absent; removing
+// an ACL that is not there succeeds, as on ext4, and leaves the mode).
 func (v *Volume) RemoveXattr(p, name string) error {
 	return v.setattr("removexattr", p, false, func(x *inode) error {
-		if !x.ent.SetXattr(name, nil) {
+		if !x.ent.SetXattr(name, nil) && name != acl.AccessXattr && name != acl.DefaultXattr {
 			return errorf("removexattr", p, syscall.ENODATA, nil)
 		}
 		return nil

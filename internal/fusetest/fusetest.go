@@ -20,3 +20,16 @@ func Require(t testing.TB) {
 	}
 	t.Skip("needs root and /dev/fuse")
 }
+
+// RequireRoot skips a test that needs root (to mount a tmpfs, to act as
+// other users), except under CI, where it fails instead.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("this test must run under CI: it needs root (euid %d)", os.Geteuid())
+	}
+	t.Skip("needs root")
+}

@@ -1,0 +1,168 @@
+package cowfs
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/cowfs/cowfs/acl"
+	"github.com/cowfs/cowfs/internal/dirtree"
+)
+
+// POSIX ACLs live in the entry's extended attributes acl.AccessXattr and
+// acl.DefaultXattr, in their xattr form, and the engine applies Linux's
+// rules (package acl) whichever frontend asks: setting an access ACL sets
+// the permission bits and stores only what the mode cannot say, chmod
+// rewrites a stored ACL's mask, and an entry created in a directory with a
+// default ACL inherits it.
+
+// A CreateOption adjusts how a call that makes an entry (OpenFile with
+// O_CREATE, Mkdir, Mknod) sets it up.
+type CreateOption func(*createOpts)
+
+type createOpts struct {
+	umask uint32
+}
+
+// Umask applies the creating process's file mode creation mask to the new
+// entry's permission bits, unless its directory has a default ACL, which
+// decides them instead, as on Linux. Without it the bits are used as given
+// (still cut down by a default ACL).
+func Umask(mask uint32) CreateOption {
+	return func(o *createOpts) { o.umask = mask & 0o777 }
+}
+
+func applyCreateOptions(opts []CreateOption) createOpts {
+	var o createOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// inherit sets up the permission bits and ACLs of the new entry e of
+// directory dir: dir's default ACL, if it has one, cuts the bits down and
+// becomes e's access ACL (and, for a directory, its default ACL too);
+// otherwise the umask applies. Symlinks keep their bits.
+func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, o createOpts) error {
+	if e.Type() == dirtree.TypeLink {
+		return nil
+	}
+	raw, ok := dir.Xattr(acl.DefaultXattr)
+	if !ok {
+		e.Mode &^= o.umask
+		return nil
+	}
+	def, err := acl.Parse(raw)
+	if err != nil || def == nil {
+		return errorf(op, p, syscall.EIO, fmt.Errorf("the directory's default ACL is corrupt: %v", err))
+	}
+	access, perm := acl.Inherit(def, e.Mode)
+	e.Mode = e.Mode&^0o777 | perm
+	if access != nil {
+		e.SetXattr(acl.AccessXattr, access.Encode())
+	}
+	if e.IsDir() {
+		e.SetXattr(acl.DefaultXattr, raw)
+	}
+	return nil
+}
+
+// setACL is SetXattr of acl.AccessXattr or acl.DefaultXattr. Linux ignores
+// XATTR_CREATE and XATTR_REPLACE for these names, and so does cowfs; with
+// XattrClearSGID, setting an access ACL also clears the set-group-ID bit.
+func (v *Volume) setACL(p, name string, value []byte, flags int) error {
+	a, err := acl.Parse(value)
+	if err != nil {
+		return errorf("setxattr", p, errnoOf(err), err)
+	}
+	return v.setattr("setxattr", p, false, func(x *inode) error {
+		return setACLEntry(&x.ent, name, a, flags&XattrClearSGID != 0, p)
+	})
+}
+
+// setACLEntry stores ACL a (nil removes it) as the attribute name of e.
+func setACLEntry(e *dirtree.Entry, name string, a acl.ACL, clearSGID bool, p string) error {
+	if e.Type() == dirtree.TypeLink {
+		return errorf("setxattr", p, syscall.EOPNOTSUPP, errors.New("symlinks have no ACLs"))
+	}
+	if name == acl.DefaultXattr {
+		if !e.IsDir() {
+			if a == nil {
+				return nil
+			}
+			return errorf("setxattr", p, syscall.EACCES, errors.New("only directories have default ACLs"))
+		}
+		if a == nil {
+			e.SetXattr(name, nil)
+			return nil
+		}
+		return setXattrBounded(e, name, a.Encode(), p)
+	}
+	if a == nil {
+		e.SetXattr(name, nil)
+		return nil
+	}
+	old := *e
+	e.Mode = e.Mode&^0o777 | a.Mode()
+	if clearSGID {
+		e.Mode &^= syscall.S_ISGID
+	}
+	if a.Equiv() {
+		e.SetXattr(name, nil)
+		return nil
+	}
+	if err := setXattrBounded(e, name, a.Encode(), p); err != nil {
+		*e = old
+		return err
+	}
+	return nil
+}
+
+// setXattrBounded sets an attribute unless the entry's attributes would
+// exceed dirtree.MaxXattrs.
+func setXattrBounded(e *dirtree.Entry, name string, value []byte, p string) error {
+	old := e.Xattrs
+	e.SetXattr(name, value)
+	if e.XattrBytes() > dirtree.MaxXattrs {
+		e.Xattrs = old
+		return errorf("setxattr", p, syscall.ENOSPC, errors.New("attributes of one file are limited to 64 KiB"))
+	}
+	return nil
+}
+
+// chmodACL rewrites the stored access ACL of e, if any, for the permission
+// bits of mode, as chmod(2) does.
+func chmodACL(e *dirtree.Entry, mode uint32) {
+	raw, ok := e.Xattr(acl.AccessXattr)
+	if !ok {
+		return
+	}
+	a, err := acl.Parse(raw)
+	if err != nil || a == nil {
+		return // checked when stored; a corrupt one is left for fsck
+	}
+	e.SetXattr(acl.AccessXattr, a.Chmod(mode).Encode())
+}
+
+// accessACL returns e's stored access ACL, nil if the mode says it all.
+func accessACL(e *dirtree.Entry) acl.ACL {
+	raw, ok := e.Xattr(acl.AccessXattr)
+	if !ok {
+		return nil
+	}
+	a, err := acl.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+// errnoOf returns the errno err wraps, or EINVAL.
+func errnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return syscall.EINVAL
+}

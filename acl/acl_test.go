@@ -139,7 +139,7 @@ func TestPermits(t *testing.T) {
 		ok   bool
 	}{
 		{owner, nil, Read | Write, true},
-		{owner, nil, Execute, false},           // the owner's entry decides, not the groups'
+		{owner, nil, Execute, false},            // the owner's entry decides, not the groups'
 		{owner, []uint32{2001}, Execute, false}, // even when a group would grant it
 		{1001, nil, Read, true},
 		{1001, nil, Write, false},

@@ -68,11 +68,14 @@ func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, o createOpts) e
 	return nil
 }
 
-// setACL is SetXattr of acl.AccessXattr or acl.DefaultXattr. Linux ignores
-// XATTR_CREATE and XATTR_REPLACE for these names, and so does cowfs; with
-// XattrClearSGID, setting an access ACL also clears the set-group-ID bit.
+// setACL is SetXattr of acl.AccessXattr or acl.DefaultXattr, with the
+// kernel's checks in the kernel's order (so each frontend returns the same
+// errno as Linux): the xattr form, then whether the file takes that ACL,
+// then the ACL's validity. Linux ignores XATTR_CREATE and XATTR_REPLACE
+// for these names, and so does cowfs; with XattrClearSGID, setting an
+// access ACL also clears the set-group-ID bit.
 func (v *Volume) setACL(p, name string, value []byte, flags int) error {
-	a, err := acl.Parse(value)
+	a, err := acl.Decode(value)
 	if err != nil {
 		return errorf("setxattr", p, errnoOf(err), err)
 	}
@@ -81,27 +84,27 @@ func (v *Volume) setACL(p, name string, value []byte, flags int) error {
 	})
 }
 
-// setACLEntry stores ACL a (nil removes it) as the attribute name of e.
+// setACLEntry stores the decoded ACL a (nil removes it) as the attribute
+// name of e.
 func setACLEntry(e *dirtree.Entry, name string, a acl.ACL, clearSGID bool, p string) error {
 	if e.Type() == dirtree.TypeLink {
 		return errorf("setxattr", p, syscall.EOPNOTSUPP, errors.New("symlinks have no ACLs"))
 	}
-	if name == acl.DefaultXattr {
-		if !e.IsDir() {
-			if a == nil {
-				return nil
-			}
-			return errorf("setxattr", p, syscall.EACCES, errors.New("only directories have default ACLs"))
-		}
+	if name == acl.DefaultXattr && !e.IsDir() {
 		if a == nil {
-			e.SetXattr(name, nil)
 			return nil
 		}
-		return setXattrBounded(e, name, a.Encode(), p)
+		return errorf("setxattr", p, syscall.EACCES, errors.New("only directories have default ACLs"))
 	}
 	if a == nil {
 		e.SetXattr(name, nil)
 		return nil
+	}
+	if err := a.Valid(); err != nil {
+		return errorf("setxattr", p, errnoOf(err), err)
+	}
+	if name == acl.DefaultXattr {
+		return setXattrBounded(e, name, a.Encode(), p)
 	}
 	old := *e
 	e.Mode = e.Mode&^0o777 | a.Mode()

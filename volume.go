@@ -923,6 +923,9 @@ func (v *Volume) GetXattr(p, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.ent.Type() == dirtree.TypeLink && (name == acl.AccessXattr || name == acl.DefaultXattr) {
+		return nil, errorf("getxattr", p, syscall.EOPNOTSUPP, errors.New("symlinks have no ACLs"))
+	}
 	val, ok := x.ent.Xattr(name)
 	if !ok {
 		return nil, errorf("getxattr", p, syscall.ENODATA, nil)
@@ -949,7 +952,10 @@ func (v *Volume) ListXattr(p string) ([]string, error) {
 // an ACL that is not there succeeds, as on ext4, and leaves the mode).
 func (v *Volume) RemoveXattr(p, name string) error {
 	return v.setattr("removexattr", p, false, func(x *inode) error {
-		if !x.ent.SetXattr(name, nil) && name != acl.AccessXattr && name != acl.DefaultXattr {
+		if name == acl.AccessXattr || name == acl.DefaultXattr {
+			return setACLEntry(&x.ent, name, nil, false, p)
+		}
+		if !x.ent.SetXattr(name, nil) {
 			return errorf("removexattr", p, syscall.ENODATA, nil)
 		}
 		return nil

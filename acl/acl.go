@@ -76,9 +76,24 @@ const (
 const MaxEntries = (64<<10 - headerSize) / entrySize
 
 // Parse decodes an ACL from its xattr form and checks it as the kernel does
-// before it accepts one. A value with no entries decodes to nil: it removes
-// the ACL. Its errors are *Error.
+// before it accepts one (Decode, then Valid). A value with no entries
+// decodes to nil: it removes the ACL. Its errors are *Error.
 func Parse(b []byte) (ACL, error) {
+	a, err := Decode(b)
+	if err != nil || a == nil {
+		return nil, err
+	}
+	if err := a.Valid(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Decode decodes the xattr form without Valid's checks, as far as the
+// kernel's posix_acl_from_xattr goes: the version, the size, known tags,
+// and an ID in every named entry. A kernel checks the rest (Valid) only
+// after it has found that the file may take the ACL.
+func Decode(b []byte) (ACL, error) {
 	if len(b) < headerSize {
 		return nil, invalid("%d bytes", len(b))
 	}
@@ -109,12 +124,11 @@ func Parse(b []byte) (ACL, error) {
 			if a[i].ID == undefinedID {
 				return nil, invalid("entry %d names no one", i)
 			}
-		default:
+		case UserObj, GroupObj, Mask, Other:
 			a[i].ID = 0
+		default:
+			return nil, invalid("entry %d has tag %#x", i, a[i].Tag)
 		}
-	}
-	if err := a.Valid(); err != nil {
-		return nil, err
 	}
 	return a, nil
 }

@@ -68,6 +68,7 @@ type mount struct {
 	vol     *cowfs.Volume
 	opt     Options
 	root    *node
+	raw     *rawFS
 	ctl     *ctl.Server
 	ctlDir  *controlDir
 	started time.Time // when the mount was made: the control nodes' times
@@ -146,14 +147,27 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 			// its way to the server and let a reader fetch the old
 			// content, which then stays cached (TestConcurrentAppendReaders).
 			ExplicitDataCacheControl: true,
-			Debug:                    m.opt.Debug,
+			// POSIX ACLs: the kernel enforces them and hands cowfs every
+			// ACL change, the umask of each create (DONT_MASK: cowfs
+			// applies it only where no default ACL decides the mode) and
+			// whether an ACL change must clear the set-group-ID bit
+			// (SETXATTR_EXT).
+			EnableAcl:         true,
+			ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT,
+			Debug:             m.opt.Debug,
 		},
 		EntryTimeout:    &entryTimeout,
 		AttrTimeout:     &attrTimeout,
 		NullPermissions: true,
 	}
-	srv, err := fs.Mount(mountpoint, m.root, fopt)
+	m.raw = newRawFS(fs.NewNodeFS(m.root, fopt))
+	srv, err := fuse.NewServer(m.raw, mountpoint, &fopt.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		// As fs.Mount: the serve loop ends by itself when the mount fails.
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	setReadahead(mountpoint)

@@ -28,6 +28,15 @@ type node struct {
 	open map[*handle]struct{} // open handles of a regular file
 }
 
+// handle is an open regular file. Release closes it, unless a request
+// without a handle of its own borrowed it (node.borrow) to reach a file
+// that has no path any more; then the last borrower closes it.
+type handle struct {
+	f        *cowfs.File
+	borrowed int  // guarded by the node's mu
+	released bool // Release came while borrowed
+}
+
 var (
 	_ fs.NodeLookuper       = (*node)(nil)
 	_ fs.NodeGetattrer      = (*node)(nil)
@@ -57,11 +66,6 @@ var (
 	_ fs.NodeAllocater      = (*node)(nil)
 	_ fs.NodeCopyFileRanger = (*node)(nil)
 )
-
-// handle is an open regular file.
-type handle struct {
-	f *cowfs.File
-}
 
 // topInode returns the node of the volume's root.
 func (n *node) topInode() *fs.Inode {
@@ -180,26 +184,56 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	return 0
 }
 
-// Setattr changes mode, owner, size and times, through the open file if
-// the kernel names one.
+// Setattr changes mode, owner, size and times: through the open file if
+// the kernel names one (ftruncate), else by path (chmod, utimensat,
+// truncate, and also fchmod and futimens, which the kernel sends without a
+// handle). Only a node that has lost its path (removed while open) is
+// changed through one of its open handles, which it borrows so that a
+// concurrent Release cannot close it mid-use.
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	h, _ := f.(*handle)
-	if h == nil {
-		if fh, ok := n.anyOpen(); ok {
-			h = fh
-		}
-	}
-	p := n.path()
-	do := func(viaFile func(*cowfs.File) error, viaPath func() error) syscall.Errno {
-		if h != nil {
-			return errno(viaFile(h.f))
-		}
-		return errno(viaPath())
-	}
-	if mode, ok := in.GetMode(); ok {
-		if e := do(func(f *cowfs.File) error { return f.Chmod(mode) },
-			func() error { return n.vol.Chmod(p, mode) }); e != 0 {
+	if h, ok := f.(*handle); ok {
+		if e := setattrFile(h.f, in); e != 0 {
 			return e
+		}
+		return n.Getattr(ctx, h, out)
+	}
+	e := n.setattrPath(n.path(), in)
+	if e == syscall.ENOENT {
+		if h := n.borrow(); h != nil {
+			defer n.giveBack(h)
+			if e = setattrFile(h.f, in); e == 0 {
+				return n.Getattr(ctx, h, out)
+			}
+		}
+	}
+	if e != 0 {
+		return e
+	}
+	return n.Getattr(ctx, nil, out)
+}
+
+// setattrFile applies in to an open file.
+func setattrFile(f *cowfs.File, in *fuse.SetAttrIn) syscall.Errno {
+	return applySetattr(in, f.Chmod, f.Chown, f.Truncate, f.Chtimes)
+}
+
+// setattrPath applies in to the file at p (a final symlink is not followed
+// for owner and times; chmod and truncate never reach a symlink).
+func (n *node) setattrPath(p string, in *fuse.SetAttrIn) syscall.Errno {
+	return applySetattr(in,
+		func(mode uint32) error { return n.vol.Chmod(p, mode) },
+		func(uid, gid int) error { return n.vol.Lchown(p, uid, gid) },
+		func(size int64) error { return n.vol.Truncate(p, size) },
+		func(atime, mtime time.Time) error { return n.vol.Lchtimes(p, atime, mtime) })
+}
+
+// applySetattr makes the changes in asks for, in the order chmod, chown,
+// truncate, times, stopping at the first error.
+func applySetattr(in *fuse.SetAttrIn, chmod func(uint32) error, chown func(int, int) error,
+	truncate func(int64) error, chtimes func(time.Time, time.Time) error) syscall.Errno {
+	if mode, ok := in.GetMode(); ok {
+		if err := chmod(mode); err != nil {
+			return errno(err)
 		}
 	}
 	uid, uok := in.GetUID()
@@ -212,15 +246,13 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if gok {
 			g = int(gid)
 		}
-		if e := do(func(f *cowfs.File) error { return f.Chown(u, g) },
-			func() error { return n.vol.Lchown(p, u, g) }); e != 0 {
-			return e
+		if err := chown(u, g); err != nil {
+			return errno(err)
 		}
 	}
 	if size, ok := in.GetSize(); ok {
-		if e := do(func(f *cowfs.File) error { return f.Truncate(int64(size)) },
-			func() error { return n.vol.Truncate(p, int64(size)) }); e != 0 {
-			return e
+		if err := truncate(int64(size)); err != nil {
+			return errno(err)
 		}
 	}
 	atime, aok := in.GetATime()
@@ -232,28 +264,34 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if !mok {
 			mtime = time.Time{}
 		}
-		if e := do(func(f *cowfs.File) error { return f.Chtimes(atime, mtime) },
-			func() error { return n.vol.Lchtimes(p, atime, mtime) }); e != 0 {
-			return e
+		if err := chtimes(atime, mtime); err != nil {
+			return errno(err)
 		}
 	}
-	var fh fs.FileHandle
-	if h != nil {
-		fh = h
-	}
-	return n.Getattr(ctx, fh, out)
+	return 0
 }
 
-// anyOpen returns an open handle of n, if there is one: the kernel changes
-// attributes of a file removed while open (fchmod, futimens) without naming
-// a handle, and such a file has no path.
-func (n *node) anyOpen() (*handle, bool) {
+// borrow returns one of n's open handles, if it has any, marked so that
+// Release leaves closing it to giveBack.
+func (n *node) borrow() *handle {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for h := range n.open {
-		return h, true
+		h.borrowed++
+		return h
 	}
-	return nil, false
+	return nil
+}
+
+// giveBack ends a borrow, closing h if it was released meanwhile.
+func (n *node) giveBack(h *handle) {
+	n.mu.Lock()
+	h.borrowed--
+	closeNow := h.borrowed == 0 && h.released
+	n.mu.Unlock()
+	if closeNow {
+		h.f.Close()
+	}
 }
 
 // opened records h as an open handle of n and returns it.
@@ -299,6 +337,13 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return n.opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
 }
 
+// umask returns the create option of the umask the kernel sent with the
+// request ctx serves (none when it sent none).
+func (n *node) umask(ctx context.Context) cowfs.CreateOption {
+	mask, _ := n.m.raw.extraOf(ctx)
+	return cowfs.Umask(mask)
+}
+
 // owner returns the owner a new entry of directory n gets: the caller, and
 // the directory's group if it is set-group-ID.
 func (n *node) owner(ctx context.Context) (uid, gid int, setgid bool) {
@@ -325,7 +370,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	fl |= os.O_CREATE | int(flags&syscall.O_EXCL)
 	p := n.child(name)
 	uid, gid, _ := n.owner(ctx)
-	f, err := n.vol.OpenFile(p, fl, mode&0o7777)
+	f, err := n.vol.OpenFile(p, fl, mode&0o7777, n.umask(ctx))
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
@@ -363,7 +408,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	if _, _, setgid := n.owner(ctx); setgid {
 		mode |= syscall.S_ISGID
 	}
-	if err := n.vol.Mkdir(p, mode&0o7777); err != nil {
+	if err := n.vol.Mkdir(p, mode&0o7777, n.umask(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.made(ctx, p, out)
@@ -375,7 +420,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		return nil, syscall.EEXIST
 	}
 	p := n.child(name)
-	if err := n.vol.Mknod(p, mode, uint64(dev)); err != nil {
+	if err := n.vol.Mknod(p, mode, uint64(dev), n.umask(ctx)); err != nil {
 		return nil, errno(err)
 	}
 	return n.made(ctx, p, out)
@@ -481,9 +526,14 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 // Setxattr sets an extended attribute (XATTR_CREATE and XATTR_REPLACE
-// are cowfs's flags too).
+// are cowfs's flags too); the kernel tells when setting an access ACL must
+// clear the set-group-ID bit.
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return errno(n.vol.SetXattr(n.path(), attr, data, int(flags)))
+	fl := int(flags & (cowfs.XattrCreate | cowfs.XattrReplace))
+	if ext, _ := n.m.raw.extraOf(ctx); ext&fuse.SETXATTR_ACL_KILL_SGID != 0 {
+		fl |= cowfs.XattrClearSGID
+	}
+	return errno(n.vol.SetXattr(n.path(), attr, data, fl))
 }
 
 // Listxattr lists the extended attribute names, each NUL-terminated.
@@ -568,6 +618,11 @@ func (n *node) Release(ctx context.Context, f fs.FileHandle) syscall.Errno {
 	}
 	n.mu.Lock()
 	delete(n.open, h)
+	if h.borrowed > 0 {
+		h.released = true // the last borrower closes it
+		n.mu.Unlock()
+		return 0
+	}
 	n.mu.Unlock()
 	return errno(h.f.Close())
 }

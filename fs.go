@@ -64,8 +64,11 @@ type Options struct {
 	// Now, if set, is the clock that stamps files (default time.Now);
 	// tests set it to make whole protocol exchanges reproducible.
 	Now func() time.Time
-	// Logger receives what an operator must act on: a failed background
-	// commit, a store error, a failed compaction (default: discarded).
+	// Logger receives the failures that have no caller to go to: a
+	// background commit's (the first of a run of failures, at Error, and
+	// the success that ends the run, at Info) and, at Open, an unreadable
+	// list of blobs waiting for deletion (Error). Errors returned to a
+	// caller are not logged. nil discards.
 	Logger *slog.Logger
 }
 
@@ -111,6 +114,7 @@ type FS struct {
 	zqID   store.ID           // its root's ID (zero: empty)
 	zqErr  error              // the list could not be read (see loadZombies)
 	bgErr  error              // a background commit's failure, not yet reported
+	bgFail int                // background commits failed in a row (backgroundDone)
 	closed bool
 
 	views    []*viewPin // views' snapshots, until their release is committed
@@ -170,12 +174,34 @@ func (f *FS) commitLoop() {
 		case <-tick.C:
 			f.mu.Lock()
 			if !f.closed {
-				if err := f.commitLocked(nil); err != nil && f.bgErr == nil {
-					f.bgErr = wrapIO("background commit", "", err)
-				}
+				f.backgroundDone(f.commitLocked(nil))
 			}
 			f.mu.Unlock()
 		}
+	}
+}
+
+// backgroundDone records the outcome of a background commit. A failure is
+// kept for the next Commit, Sync or Close to return, and logged at Error
+// when it starts a run of failures; the failures after it in the run (the
+// same trouble, met again every CommitInterval) are not logged, and the
+// success that ends the run is, at Info, with how many commits failed. The
+// caller holds f.mu.
+func (f *FS) backgroundDone(err error) {
+	if err != nil {
+		err = wrapIO("background commit", "", err)
+		if f.bgErr == nil {
+			f.bgErr = err
+		}
+		if f.bgFail++; f.bgFail == 1 {
+			f.logger().Error("background commit failed; retrying every interval", "op", "background commit",
+				"interval", f.opt.CommitInterval, "err", err)
+		}
+		return
+	}
+	if f.bgFail > 0 {
+		f.logger().Info("background commit succeeded again", "op", "background commit", "failed_commits", f.bgFail)
+		f.bgFail = 0
 	}
 }
 

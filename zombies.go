@@ -78,8 +78,11 @@ func (f *FS) loadZombies() error {
 	if err != nil {
 		// An unreadable list must not keep the FS (and fsck) from opening:
 		// leave its root alone and delete without a budget meanwhile, so
-		// nothing new needs the list. The checker reports the blob.
+		// nothing new needs the list. The checker reports the blob; the
+		// log tells the operator, since Open succeeds.
 		f.zq, f.zqID, f.zqErr = btree.Ref[zombie]{}, id, fmt.Errorf("zombie list: %w", err)
+		f.logger().Error("the list of blobs waiting for deletion is unreadable; commits delete without a budget (the checker reports the blob)",
+			"op", "open", "root", zombieRoot, "blob", id.String(), "err", err)
 		return nil
 	}
 	count := int64(len(n.Items))

@@ -19,9 +19,13 @@
 package fusefs
 
 import (
+	"context"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,11 +44,16 @@ type Options struct {
 	// StoreDir is the directory of the store, whose file system statfs(2)
 	// reports; empty reports the machine's memory (for an in-memory store).
 	StoreDir string
-	// Debug logs every FUSE request and reply.
+	// Debug logs every FUSE request and reply, through Logger at Info.
 	Debug bool
-	// Logger receives what an operator must act on (a panic recovered in
-	// a handler, with its stack); nil discards.
+	// Logger receives what an operator must act on: a panic recovered in
+	// a handler, at Error with its stack (the request fails with EIO).
+	// go-fuse's own messages go to it at Debug (at Info with Debug set).
+	// nil discards.
 	Logger *slog.Logger
+
+	// panicOnStatfs makes statfs panic, for the test of the panic handler.
+	panicOnStatfs bool
 }
 
 // Server is a mounted volume.
@@ -131,6 +140,11 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 	m.ctlDir = &controlDir{m: m}
 	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats, ServeView: m.serveView}
 	root := os.Geteuid() == 0
+	level := slog.LevelDebug
+	if m.opt.Debug {
+		level = slog.LevelInfo
+	}
+	goFuseLog := log.New(logWriter{m.logger(), level}, "", 0)
 	fopt := &fs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       "cowfs",
@@ -155,10 +169,17 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 			EnableAcl:         true,
 			ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT,
 			Debug:             m.opt.Debug,
+			Logger:            goFuseLog,
+			PanicHandler: func(v any) fuse.Status {
+				m.logger().Error("panic in a FUSE handler; the request fails with EIO",
+					"volume", vol.Name(), "mountpoint", mountpoint, "panic", v, "stack", string(debug.Stack()))
+				return fuse.EIO
+			},
 		},
 		EntryTimeout:    &entryTimeout,
 		AttrTimeout:     &attrTimeout,
 		NullPermissions: true,
+		Logger:          goFuseLog,
 	}
 	m.raw = newRawFS(fs.NewNodeFS(m.root, fopt))
 	srv, err := fuse.NewServer(m.raw, mountpoint, &fopt.MountOptions)
@@ -172,6 +193,31 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 	}
 	setReadahead(mountpoint)
 	return &Server{srv: srv, m: m}, nil
+}
+
+// logger returns the mount's logger; nil Options.Logger discards.
+func (m *mount) logger() *slog.Logger {
+	if m.opt.Logger == nil {
+		return discardLogger
+	}
+	return m.opt.Logger
+}
+
+// discardLogger drops every record.
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// logWriter makes each line go-fuse prints (through a log.Logger) a
+// record of l at level, tagged component=go-fuse.
+type logWriter struct {
+	l     *slog.Logger
+	level slog.Level
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	if w.l.Enabled(context.Background(), w.level) {
+		w.l.Log(context.Background(), w.level, strings.TrimSuffix(string(p), "\n"), "component", "go-fuse")
+	}
+	return len(p), nil
 }
 
 // readaheadKiB is the kernel's read-ahead window for the mount. The FUSE

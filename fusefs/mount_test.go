@@ -2,12 +2,13 @@ package fusefs
 
 import (
 	"context"
-	"github.com/cowfs/cowfs/internal/fusetest"
+	"log/slog"
 	"os"
 	"sort"
 	"testing"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/internal/fusetest"
 	"github.com/cowfs/cowfs/store/mem"
 	"github.com/hanwen/go-fuse/v2/posixtest"
 )
@@ -19,14 +20,27 @@ type testMount struct {
 	fsys *cowfs.FS
 	vol  *cowfs.Volume
 	srv  *Server
+
+	unmounted bool
 }
 
 // mountMem mounts a fresh in-memory volume; the test's cleanup unmounts it
-// and checks every invariant of the store.
+// and checks every invariant of the store. COWFS_FUSE_DEBUG=1 logs every
+// request on stderr.
 func mountMem(t testing.TB) *testMount {
 	t.Helper()
+	opt := &Options{}
+	if os.Getenv("COWFS_FUSE_DEBUG") != "" {
+		opt.Debug, opt.Logger = true, slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return mountMemWith(t, nil, opt)
+}
+
+// mountMemWith is mountMem with the FS's and the mount's options.
+func mountMemWith(t testing.TB, fopt *cowfs.Options, opt *Options) *testMount {
+	t.Helper()
 	fusetest.Require(t)
-	fsys, err := cowfs.Open(mem.New(), nil)
+	fsys, err := cowfs.Open(mem.New(), fopt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,17 +49,16 @@ func mountMem(t testing.TB) *testMount {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	srv, err := Mount(fsys, vol, dir, &Options{Debug: os.Getenv("COWFS_FUSE_DEBUG") != ""})
+	srv, err := Mount(fsys, vol, dir, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &testMount{dir: dir, fsys: fsys, vol: vol, srv: srv}
 	t.Cleanup(func() {
-		if err := srv.Unmount(); err != nil {
+		if err := m.unmount(); err != nil {
 			t.Errorf("unmount: %v", err)
 			return
 		}
-		srv.Wait()
 		rep, err := fsys.Check(context.Background())
 		if err != nil {
 			t.Errorf("check: %v", err)
@@ -57,6 +70,20 @@ func mountMem(t testing.TB) *testMount {
 		}
 	})
 	return m
+}
+
+// unmount unmounts m and waits until the server is done; a second call
+// does nothing.
+func (m *testMount) unmount() error {
+	if m.unmounted {
+		return nil
+	}
+	if err := m.srv.Unmount(); err != nil {
+		return err
+	}
+	m.srv.Wait()
+	m.unmounted = true
+	return nil
 }
 
 // unsupported lists posixtest cases cowfs does not pass, with the reason.

@@ -12,6 +12,9 @@ import (
 // system holding the store's directory, or the machine's memory for an
 // in-memory store.
 func (m *mount) statfs(out *fuse.StatfsOut) syscall.Errno {
+	if m.opt.panicOnStatfs {
+		panic("statfs: panicOnStatfs is set")
+	}
 	s, err := statfs.Of(m.opt.StoreDir)
 	if err != nil {
 		return err.(syscall.Errno)

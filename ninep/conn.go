@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,16 +28,29 @@ type Server struct {
 	Msize uint32
 	// Trace, if set, receives a line per message in and out.
 	Trace io.Writer
-	// Logger receives what an operator must act on (a panic recovered in
-	// a handler, with its stack; a connection that ended with an error);
-	// nil discards.
+	// Logger receives what an operator must act on: a panic recovered in
+	// a handler, at Error with its stack (the request is answered EIO),
+	// and a connection that ended with an error, at Warn. nil discards.
 	Logger *slog.Logger
 
 	users   users
 	snaps   *inomap.Map[snapKey] // set by Serve's first call
 	once    sync.Once
 	traceMu sync.Mutex
+
+	panicOn uint8 // a message type whose handler panics, for tests; 0: none
 }
+
+// logger returns the server's logger; nil Logger discards.
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return discardLogger
+	}
+	return s.Logger
+}
+
+// discardLogger drops every record.
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // Message size limits.
 const (
@@ -81,6 +96,7 @@ func textOf(err error) string {
 // finds its request answered.
 type conn struct {
 	srv     *Server
+	remote  string // the client's address, for the log
 	r       *bufio.Reader
 	w       *bufio.Writer
 	dialect Dialect
@@ -99,7 +115,10 @@ var errFraming = errors.New("9P framing broken")
 // breaks the framing (a size field under 7), then closes rwc and every
 // fid of the conversation. Malformed, oversized, unknown or out-of-order
 // messages get an error reply and the conversation goes on. It returns
-// nil when the client hung up.
+// nil when the client hung up between messages or rwc was closed under it
+// (net.ErrClosed: the server is shutting down); any other end (a broken
+// frame, a failed read or write) it logs at Warn, with the client's
+// address if rwc has a RemoteAddr, and returns.
 func (s *Server) Serve(rwc io.ReadWriteCloser) error {
 	s.once.Do(func() { s.snaps = inomap.New[snapKey](3 << 62) })
 	c := &conn{
@@ -109,14 +128,25 @@ func (s *Server) Serve(rwc io.ReadWriteCloser) error {
 		msize: s.maxMsize(),
 		fids:  map[uint32]*fid{},
 	}
+	if a, ok := rwc.(interface{ RemoteAddr() net.Addr }); ok {
+		c.remote = a.RemoteAddr().String()
+	}
 	defer rwc.Close()
 	defer c.clunkAll()
+	err := c.converse()
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	s.logger().Warn("9P connection ended with an error", "remote", c.remote, "err", err)
+	return err
+}
+
+// converse serves requests until reading or writing fails; an end of
+// input between messages is io.EOF.
+func (c *conn) converse() error {
 	for {
 		req, err := c.read()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
 			c.w.Flush()
 			return err
 		}
@@ -271,7 +301,8 @@ var catchPanics = true
 func noLocks(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are not served over 9P") }
 
 // serve answers one well-formed request. A panic in a handler is a bug; it
-// is answered as EIO rather than taking the server down.
+// is logged at Error with its stack and answered as EIO rather than taking
+// the server down.
 func (c *conn) serve(m *Msg) {
 	r := &Msg{Type: m.Type + 1, Tag: m.Tag}
 	err := func() (err error) {
@@ -280,9 +311,14 @@ func (c *conn) serve(m *Msg) {
 				return
 			}
 			if v := recover(); v != nil {
+				c.srv.logger().Error("panic in a 9P handler; the request is answered EIO", "op", TypeName(m.Type),
+					"remote", c.remote, "panic", v, "stack", string(debug.Stack()))
 				err = perr(syscall.EIO, "internal error serving %s: %v", TypeName(m.Type), v)
 			}
 		}()
+		if c.srv.panicOn != 0 && m.Type == c.srv.panicOn {
+			panic("panicOn is set")
+		}
 		return handlers[m.Type](c, m, r)
 	}()
 	if err != nil {

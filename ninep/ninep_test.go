@@ -19,6 +19,16 @@ import (
 func serve(t *testing.T) (*cowfs.FS, string) {
 	t.Helper()
 	s := newServer(t)
+	addr, stop := serveOn(t, s)
+	t.Cleanup(stop)
+	return s.FS, addr
+}
+
+// serveOn serves s on a TCP loopback listener and returns its address and
+// a function that closes the listener and waits for every connection's
+// Serve to return (once its client hangs up).
+func serveOn(t *testing.T, s *Server) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,11 +43,10 @@ func serve(t *testing.T) (*cowfs.FS, string) {
 			wg.Go(func() { s.Serve(c) })
 		}
 	})
-	t.Cleanup(func() {
+	return ln.Addr().String(), func() {
 		ln.Close()
 		wg.Wait()
-	})
-	return s.FS, ln.Addr().String()
+	}
 }
 
 func attach(t *testing.T, addr, aname string) *client.Fsys {

@@ -43,9 +43,11 @@ func (s *Store) compactor() {
 			return
 		case <-s.wake:
 		}
+		// A segment whose compaction failed is not tried again in the
+		// background (compact), so each failure is logged once.
 		err := s.compact(false)
 		if err != nil && s.opt.Logger != nil && !errors.Is(err, store.ErrClosed) {
-			s.opt.Logger.Error("background compaction failed", "store", s.dir, "err", err)
+			s.opt.Logger.Error("background compaction failed", "op", "compact", "store", s.dir, "err", err)
 		}
 	}
 }

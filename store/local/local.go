@@ -38,8 +38,9 @@ type Options struct {
 	// NoAutoCompact turns off the background compaction that runs after
 	// commits that delete blobs. Compact still works.
 	NoAutoCompact bool
-	// Logger receives the errors of background compaction; nil discards
-	// them.
+	// Logger receives the errors of background compaction, at Error, once
+	// per segment that failed (the background does not retry it; Compact
+	// does, and returns its errors instead); nil discards them.
 	Logger *slog.Logger
 }
 

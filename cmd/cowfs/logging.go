@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"log"
 	"log/slog"
 	"strings"
 
@@ -56,4 +57,20 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opt)), nil
 	}
 	return nil, usageErrorf("--log-format %q: want text or json", l.format)
+}
+
+// captureStdLog sends what the log package's default logger prints to
+// logger, at level info, until restore is called. go-fuse logs there: its
+// per-request trace (mount --debug) and notes that need no action, such as
+// a splice it fell back from.
+func captureStdLog(logger *slog.Logger) (restore func()) {
+	out, flags, prefix := log.Writer(), log.Flags(), log.Prefix()
+	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelInfo).Writer())
+	log.SetFlags(0)
+	log.SetPrefix("")
+	return func() {
+		log.SetOutput(out)
+		log.SetFlags(flags)
+		log.SetPrefix(prefix)
+	}
 }

@@ -57,7 +57,10 @@
 // panic, a connection that ended with an error) is logged with log/slog on
 // stderr: --log-level debug|info|warn|error chooses the least level logged
 // (default warn, so that only warnings and errors show) and --log-format
-// text|json the form of a record (default text).
+// text|json the form of a record (default text). What go-fuse logs (its
+// notes, and the trace of every request that mount --debug turns on) is
+// logged at level info; --debug without --log-level sets the level to
+// debug. A bad value of either flag is a usage error.
 //
 // # Output and exit status
 //

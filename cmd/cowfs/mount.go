@@ -52,12 +52,16 @@ func mountCommand() *cobra.Command {
 		},
 		ValidArgsFunction: dirArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if fl.debug && !c.Flags().Changed("log-level") {
+				fl.logs.level = "debug" // else the trace asked for would not show
+			}
 			return runMount(args[0], &fl, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	storeFlag(c, &fl.store)
 	c.Flags().StringVar(&fl.volume, "volume", "main", "the volume `NAME` to mount (created if missing)")
-	c.Flags().BoolVar(&fl.debug, "debug", false, "log every FUSE request on stderr (go-fuse's own log, not --log-level)")
+	c.Flags().BoolVar(&fl.debug, "debug", false, "log every FUSE request (go-fuse's trace, at level info; without\n"+
+		"--log-level, --debug sets it to debug)")
 	cacheSizeFlag(c, &fl.cacheSize)
 	fl.logs.add(c)
 	return c
@@ -73,6 +77,7 @@ func runMount(mnt string, fl *mountFlags, stdout, stderr io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
+	defer captureStdLog(logger)()
 	cache, err := cacheSizeOf(fl.cacheSize)
 	if err != nil {
 		return err

@@ -59,6 +59,7 @@ func runServe(fl *serveFlags, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	defer captureStdLog(logger)()
 	network, addr := "tcp", fl.listen
 	if strings.Contains(addr, "/") {
 		network = "unix"

@@ -522,6 +522,8 @@ func TestStoreInUse(t *testing.T) {
 		{"fsck", "--repair", "--json", "--store", dir},
 		{"scrub", "--store", dir},
 		{"gc", "--store", dir},
+		{"mount", "--store", dir, t.TempDir()},
+		{"serve", "--store", dir, "--listen", filepath.Join(t.TempDir(), "9p.sock")},
 	} {
 		out, errOut, status := cli(t, args...)
 		// Said once: no "store is in use" after the same in other words.

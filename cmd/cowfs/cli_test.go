@@ -703,6 +703,22 @@ func TestStatsText(t *testing.T) {
 	if st.Store.Bytes < 3<<20 || fuse["write_bytes"] != float64(3<<20) {
 		t.Fatalf("stats --json: %+v", st)
 	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(cowfsOK(t, "stats", "--json", mnt)), &obj); err != nil {
+		t.Fatal(err)
+	}
+	help := cowfsOK(t, "stats", "-h")
+	keys := jsonKeys(obj)
+	if len(keys) < 25 {
+		t.Fatalf("stats --json: only %d keys: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		// A field is described on a line of its own: "  name   what it is".
+		if !regexp.MustCompile(`(?m)^ +` + k + ` +\S`).MatchString(help) {
+			t.Errorf("cowfs stats -h does not describe JSON field %q", k)
+		}
+	}
+
 	out := cowfsOK(t, "stats", mnt)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	for _, want := range []string{
@@ -834,5 +850,24 @@ func TestFsckAndGCText(t *testing.T) {
 	}
 	if m := noBigNumber.FindString(strings.ReplaceAll(out, dir, "DIR")); m != "" {
 		t.Errorf("gc shows %s, not in binary units:\n%s", m, out)
+	}
+}
+
+// TestErrorsSaidOnce: a directory that is no store, and a --listen address
+// without a port, are each named and explained once.
+func TestErrorsSaidOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, status := cli(t, "fsck", "--store", dir)
+	if want := "cowfs fsck: FAILED: " + dir + " is not a cowfs store: "; status != exitFail || !strings.HasPrefix(errs, want) ||
+		strings.Count(errs, "cowfs store") != 1 || strings.Count(errs, dir) != 1 || strings.Count(errs, "\n") != 1 {
+		t.Errorf("fsck of a directory that is no store: status %d, stderr %q; want 1 and %q..., said once", status, errs, want)
+	}
+	_, errs, status = cli(t, "serve", "--store", "mem:", "--listen", "nonsense")
+	if status != exitUsage || strings.Count(errs, "nonsense") != 1 || !strings.Contains(errs, "missing port") {
+		t.Errorf("serve --listen nonsense: status %d, stderr %q", status, errs)
 	}
 }

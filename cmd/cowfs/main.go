@@ -105,7 +105,7 @@ const (
 )
 
 // commands lists the constructors of the subcommands, in the order help
-// shows them; run adds help and completion after them.
+// shows them; newRoot adds help and completion after them.
 var commands = []func() *cobra.Command{
 	mountCommand,
 	serveCommand,
@@ -174,13 +174,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+func init() {
+	cobra.EnableCommandSorting = false // help lists the commands in the order of commands
+}
+
 // errNoCommand is the usage error of a command line with no command.
 var errNoCommand = &usageError{msg: "no command"}
 
 // newRoot returns the command tree: the root command "cowfs" with every
 // subcommand, help and completion.
 func newRoot() *cobra.Command {
-	cobra.EnableCommandSorting = false // help lists them in the order of commands
 	root := &cobra.Command{
 		Use:           "cowfs",
 		Short:         "cowfs is a copy-on-write file server.",
@@ -484,8 +487,8 @@ func openLocal(dir string, mode storeMode, logger *slog.Logger) (store.Store, st
 		}
 	}
 	st, err := local.Open(dir, &local.Options{Logger: logger})
-	if errors.Is(err, local.ErrInUse) {
-		return nil, dir, inUseError{err}
+	if errors.Is(err, local.ErrInUse) || errors.Is(err, local.ErrFormat) {
+		return nil, dir, saidOnce{err}
 	}
 	if err != nil {
 		return nil, dir, err
@@ -493,18 +496,25 @@ func openLocal(dir string, mode storeMode, logger *slog.Logger) (store.Store, st
 	return st, dir, nil
 }
 
-// inUseError is local.Open's error for a store another process holds, said
-// once: "store DIR is in use by another process (pid N)", without the
-// package prefix and the text of local.ErrInUse that local.Open's message
-// ends with. It wraps local.Open's error.
-type inUseError struct{ err error }
+// saidOnce is an error of local.Open that wraps local.ErrInUse or
+// local.ErrFormat, said once: its message without the package prefix and
+// without the sentinel's text, which repeats what the message already says
+// ("local: store DIR is in use by another process (pid N): store is in use"
+// reads "store DIR is in use by another process (pid N)"). It wraps the
+// error of local.Open.
+type saidOnce struct{ err error }
 
-func (e inUseError) Error() string {
+func (e saidOnce) Error() string {
 	msg := strings.TrimPrefix(e.err.Error(), "local: ")
-	return strings.TrimSuffix(msg, ": "+local.ErrInUse.Error())
+	for _, sentinel := range []error{local.ErrInUse, local.ErrFormat} {
+		if errors.Is(e.err, sentinel) {
+			msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+		}
+	}
+	return msg
 }
 
-func (e inUseError) Unwrap() error { return e.err }
+func (e saidOnce) Unwrap() error { return e.err }
 
 // commandContext returns a context that ends when the process is
 // interrupted, so a long check stops cleanly (its progress bar cleared).

@@ -66,7 +66,10 @@ func runServe(fl *serveFlags, stdout, stderr io.Writer) (err error) {
 	} else if !fl.open {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
-			return usageErrorf("--listen %q: %v", addr, err)
+			if aerr, ok := err.(*net.AddrError); ok {
+				err = errors.New(aerr.Err) // without the address again
+			}
+			return usageErrorf("--listen %q: %v (want host:port, or a path for a unix socket)", addr, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return usageErrorf("--listen %s is not a loopback address: 9P here is unauthenticated; add --unauthenticated-network to serve it anyway", addr)

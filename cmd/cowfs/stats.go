@@ -32,9 +32,18 @@ const statsFields = `With --json, stdout holds the JSON object of the control co
                blobs      number of blobs
                bytes      their bytes
   zombies    blobs waiting for deletion (cowfs gc deletes them all)
-  frontend   counters of the mount, if it has any: fuse, the requests it
-             served (reads, read_bytes, writes, write_bytes, copy_ranges,
-             copy_range_bytes, fsyncs, ctl_commands, ctl_failures)
+  frontend   counters of the mount, if it has any:
+               fuse       the FUSE requests it served since it started:
+                 reads             read requests
+                 read_bytes        bytes they read
+                 writes            write requests
+                 write_bytes       bytes they wrote
+                 copy_ranges       copy_file_range requests (cp uses them)
+                 copy_range_bytes  bytes they shared, cloned rather than copied
+                 fsyncs            fsync requests (each commits)
+                 ctl_commands      control-file commands run (cowfs clone,
+                                   snapshot, du, stats, ... each run one)
+                 ctl_failures      control-file commands that failed
 
 Only reads from the store go through the caches. The tree of a volume
 that the mount has loaded or built stays in memory, so the node cache

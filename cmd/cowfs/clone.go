@@ -2,30 +2,35 @@ package main
 
 import (
 	"fmt"
-	"io"
+
+	"github.com/spf13/cobra"
 )
 
-// runClone is `cowfs clone SRC DST`: make DST an O(1) copy of the file,
+// cloneCommand is `cowfs clone SRC DST`: make DST an O(1) copy of the file,
 // symlink or directory tree SRC, through the control file of the cowfs
 // mount holding both.
-func runClone(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("clone", stderr)
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cowfs clone SRC DST\n\n"+
-			"clone makes DST a copy of the file, symlink or whole directory tree SRC\n"+
-			"in O(1), whatever its size: the copy shares all data with SRC until either\n"+
-			"is changed. A final symlink SRC is cloned, not followed. SRC and DST must\n"+
-			"be in the same cowfs mount; DST must not exist, its directory must.\n")
+func cloneCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "clone SRC DST",
+		Short: "clone a file or directory tree in a mount, in O(1)",
+		Long: "clone makes DST a copy of the file, symlink or whole directory tree SRC\n" +
+			"in O(1), whatever its size: the copy shares all data with SRC until either\n" +
+			"is changed. A final symlink SRC is cloned, not followed. SRC and DST must\n" +
+			"be in the same cowfs mount; DST must not exist, its directory must.",
+		Args: argsBetween(2, 2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return runClone(args[0], args[1])
+		},
 	}
-	rest, err := parseArgs(flags, args, 2, 2)
+}
+
+// runClone clones srcPath to dstPath.
+func runClone(srcPath, dstPath string) error {
+	src, err := locate(srcPath, false)
 	if err != nil {
 		return err
 	}
-	src, err := locate(rest[0], false)
-	if err != nil {
-		return err
-	}
-	dst, err := locate(rest[1], false)
+	dst, err := locate(dstPath, false)
 	if err != nil {
 		return err
 	}

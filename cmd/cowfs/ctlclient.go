@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -152,25 +151,6 @@ func ctlExec(root string, args ...string) (string, error) {
 		return "", fmt.Errorf("read reply: %w", rerr)
 	}
 	return string(reply), nil
-}
-
-// parseArgs parses args into fs and returns the arguments after the flags,
-// which must number from lo to hi.
-func parseArgs(fs *flag.FlagSet, args []string, lo, hi int) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &usageError{msg: err.Error(), shown: true} // flag printed it
-	}
-	rest := fs.Args()
-	switch {
-	case len(rest) < lo:
-		return nil, usageErrorf("missing arguments")
-	case len(rest) > hi:
-		return nil, usageErrorf("unexpected arguments %q", rest[hi:])
-	}
-	return rest, nil
 }
 
 // humanSize formats a byte count with a binary unit: "512 B", "1.5 KiB".

@@ -158,7 +158,7 @@ func TestMountVerbErrors(t *testing.T) {
 		{[]string{"clone"}, 2, "missing arguments"},
 		{[]string{"clone", "a"}, 2, "missing arguments"},
 		{[]string{"clone", "a", "b", "c"}, 2, `unexpected arguments ["c"]`},
-		{[]string{"clone", "--json", "a", "b"}, 2, "flag provided but not defined"},
+		{[]string{"clone", "--json", "a", "b"}, 2, "unknown flag: --json"},
 		{[]string{"snapshot"}, 2, "missing arguments"},
 		{[]string{"snapshot", "frob", outside}, 2, `unknown action "frob"`},
 		{[]string{"snapshot", "create", outside}, 2, "missing arguments"},
@@ -166,7 +166,8 @@ func TestMountVerbErrors(t *testing.T) {
 		{[]string{"snapshot", "list", outside, "x"}, 2, `unexpected arguments ["x"]`},
 		{[]string{"snapshot", "create", "--json", outside, "x"}, 2, "--json applies to list only"},
 		{[]string{"du"}, 2, "missing arguments"},
-		{[]string{"du", "--bogus", outside}, 2, "flag provided but not defined"},
+		{[]string{"du", "--bogus", outside}, 2, "unknown flag: --bogus"},
+		{[]string{"du", outside, "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"stats"}, 2, "missing arguments"},
 		{[]string{"stats", outside, outside}, 2, "unexpected arguments"},
 
@@ -189,9 +190,9 @@ func TestMountVerbErrors(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"clone", "snapshot", "du", "stats"} {
-		var errb bytes.Buffer
-		if status := run([]string{name, "-h"}, &bytes.Buffer{}, &errb); status != 0 || !strings.Contains(errb.String(), "cowfs "+name) {
-			t.Errorf("cowfs %s -h: status %d, stderr %q", name, status, errb.String())
+		var out, errb bytes.Buffer
+		if status := run([]string{name, "-h"}, &out, &errb); status != 0 || !strings.Contains(out.String(), "cowfs "+name) || errb.Len() != 0 {
+			t.Errorf("cowfs %s -h: status %d, stdout %q, stderr %q", name, status, out.String(), errb.String())
 		}
 	}
 }

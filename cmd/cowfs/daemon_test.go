@@ -16,6 +16,7 @@ import (
 type daemon struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
+	stdout []string // the lines printed on stdout: all of them once wait has returned
 	exited chan error
 }
 
@@ -38,8 +39,12 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			p.stdout = append(p.stdout, sc.Text())
 			if strings.HasSuffix(sc.Text(), "ready") {
-				ready <- sc.Text()
+				select {
+				case ready <- sc.Text():
+				default: // a second ready line: the test sees it in stdout
+				}
 			}
 		}
 		p.exited <- cmd.Wait()

@@ -16,11 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/store"
 )
 
-// runDemo is `cowfs demo`: an end-to-end example that creates a volume,
+// demoCommand is `cowfs demo`: an end-to-end example that creates a volume,
 // writes files, clones a directory tree, copies byte ranges at unaligned
 // offsets, deduplicates, snapshots, lists the snapshot with per-file stats,
 // and checks every result. It fails on the first result that is wrong.
@@ -30,18 +32,34 @@ import (
 // (marked as the demo's by an extended attribute on its root) is deleted
 // first, with its snapshots. A volume of that name that the demo did not
 // create is left alone and the demo fails.
-func runDemo(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("demo", stderr)
-	spec := storeFlag(flags)
-	name := flags.String("volume", "demo", "the name of the volume the demo creates (and deletes first if an earlier demo left it)")
-	if err := parseFlags(flags, args); err != nil {
-		return err
+func demoCommand() *cobra.Command {
+	var spec, name string
+	c := &cobra.Command{
+		Use:   "demo [--store S] [--volume NAME]",
+		Short: "run an end-to-end example and verify it",
+		Long: "demo creates volume NAME, writes files, clones a directory tree, copies\n" +
+			"byte ranges at unaligned offsets, deduplicates, snapshots, lists the\n" +
+			"snapshot with per-file stats, and checks every result; it fails on the\n" +
+			"first that is wrong. It can run again on the same store: a volume an\n" +
+			"earlier demo left is deleted first; one it did not create is left alone.",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runDemo(spec, name, c.OutOrStdout())
+		},
 	}
-	f, st, where, err := openFS(*spec, mayCreate, nil)
+	storeFlag(c, &spec)
+	c.Flags().StringVar(&name, "volume", "demo", "the `NAME` of the volume the demo creates (and deletes first if an earlier demo left it)")
+	return c
+}
+
+// runDemo runs the demo on the store spec names, in volume name.
+func runDemo(spec, name string, stdout io.Writer) error {
+	f, st, where, err := openFS(spec, mayCreate, nil)
 	if err != nil {
 		return err
 	}
-	d := &demo{f: f, st: st, out: stdout, name: *name}
+	d := &demo{f: f, st: st, out: stdout, name: name}
 	d.say("demo: store %s", where)
 	err = d.run()
 	if cerr := f.Close(); err == nil && cerr != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cowfs/cowfs/ctl"
 )
 
@@ -17,24 +19,29 @@ const duFields = `With --json, stdout holds one JSON array with an object per PA
              a clone, a snapshot
   exclusive  stored bytes only PATH references: removing it would free them`
 
-// runDu is `cowfs du PATH...`: the logical, shared and exclusive bytes of
-// files and directory trees in cowfs mounts.
-func runDu(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("du", stderr)
-	asJSON := flags.Bool("json", false, "print one JSON array (fields below) instead of a table")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cowfs du [--json] PATH...\n\n"+
-			"du reports, for each file or directory tree PATH in a cowfs mount, its\n"+
-			"logical size and the stored bytes it references, split into bytes shared\n"+
-			"with anything else (clones, snapshots, range copies) and bytes only it\n"+
-			"holds. A final symlink is followed. Holes store nothing.\n\nFlags:\n")
-		flags.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s\n", duFields)
+// duCommand is `cowfs du PATH...`: the logical, shared and exclusive bytes
+// of files and directory trees in cowfs mounts.
+func duCommand() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "du [--json] PATH...",
+		Short: "logical, shared and exclusive bytes of paths in a mount",
+		Long: "du reports, for each file or directory tree PATH in a cowfs mount, its\n" +
+			"logical size and the stored bytes it references, split into bytes shared\n" +
+			"with anything else (clones, snapshots, range copies) and bytes only it\n" +
+			"holds. A final symlink is followed. Holes store nothing.",
+		Args: argsBetween(1, anyArgs),
+		RunE: func(c *cobra.Command, paths []string) error {
+			return runDu(paths, asJSON, c.OutOrStdout())
+		},
+		Annotations: map[string]string{fieldsAnnotation: duFields},
 	}
-	paths, err := parseArgs(flags, args, 1, len(args))
-	if err != nil {
-		return err
-	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON array (fields below) instead of a table")
+	return c
+}
+
+// runDu prints the usage of paths.
+func runDu(paths []string, asJSON bool, stdout io.Writer) error {
 	var rows []ctl.UsageReply
 	for _, p := range paths {
 		u, err := du(p)
@@ -43,7 +50,7 @@ func runDu(args []string, stdout, stderr io.Writer) error {
 		}
 		rows = append(rows, u)
 	}
-	if *asJSON {
+	if asJSON {
 		b, err := json.MarshalIndent(rows, "", "  ")
 		if err != nil {
 			return err

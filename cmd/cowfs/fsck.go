@@ -6,11 +6,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cowfs/cowfs"
 )
 
 // checkFields documents the JSON object of fsck and scrub.
-const checkFields = `With --json, stdout holds one JSON object:
+const checkFields = `With --json, stdout holds one JSON object (sizes in bytes):
 
   store      the store checked: its directory, or "mem:"
   roots      named roots walked (volumes, snapshots, internal lists)
@@ -37,49 +39,59 @@ const repairFields = `
                         reachable, problems, leaked); the fields above are
                         those of the check made after it`
 
-// runFsck is `cowfs fsck`: check every invariant of the store (see
+// fsckCommand is `cowfs fsck`: check every invariant of the store (see
 // cowfs.CheckStore), and with --repair delete the leaked blobs.
-func runFsck(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("fsck", stderr)
-	spec := storeFlag(flags)
-	asJSON := flags.Bool("json", false, "print one JSON object (fields below) instead of lines")
-	repair := flags.Bool("repair", false, "delete the leaked blobs found (and nothing else), then check again")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cowfs fsck [--store S] [--json] [--repair]\n\n"+
-			"fsck verifies every blob reachable from a root, recomputes every reference\n"+
-			"count and compares it with the stored one, and checks the shape of every\n"+
-			"tree and the inode numbers of every volume. It prints each problem and a\n"+
-			"summary. With --repair it deletes the leaked blobs (the only problem it\n"+
-			"repairs), says how many, and checks again. Exit status: 0 if no problem\n"+
-			"remains, 1 otherwise.\n\nFlags:\n")
-		flags.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s%s\n", checkFields, repairFields)
+func fsckCommand() *cobra.Command {
+	var (
+		spec           string
+		asJSON, repair bool
+	)
+	c := &cobra.Command{
+		Use:   "fsck [--store S] [--json] [--repair]",
+		Short: "check every invariant of a store; --repair deletes leaked blobs",
+		Long: "fsck verifies every blob reachable from a root, recomputes every reference\n" +
+			"count and compares it with the stored one, and checks the shape of every\n" +
+			"tree and the inode numbers of every volume. It prints each problem and a\n" +
+			"summary. With --repair it deletes the leaked blobs (the only problem it\n" +
+			"repairs), says how many, and checks again. Exit status: 0 if no problem\n" +
+			"remains, 1 otherwise.",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runCheck("fsck", spec, asJSON, repair, false, c.OutOrStdout(), c.ErrOrStderr())
+		},
+		Annotations: map[string]string{fieldsAnnotation: checkFields + repairFields},
 	}
-	if err := parseFlags(flags, args); err != nil {
-		return err
-	}
-	return runCheck("fsck", *spec, *asJSON, *repair, false, stdout, stderr)
+	storeFlag(c, &spec)
+	jsonFlag(c, &asJSON, "one JSON object")
+	c.Flags().BoolVar(&repair, "repair", false, "delete the leaked blobs found (and nothing else), then check again")
+	return c
 }
 
-// runScrub is `cowfs scrub`: fsck that also reads every stored blob nothing
-// references, and never repairs.
-func runScrub(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("scrub", stderr)
-	spec := storeFlag(flags)
-	asJSON := flags.Bool("json", false, "print one JSON object (fields below) instead of lines")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cowfs scrub [--store S] [--json]\n\n"+
-			"scrub is fsck that reads and verifies every stored blob, referenced or\n"+
-			"not: every stored byte is read once. It names every corrupt blob and the\n"+
-			"path it was reached by, and changes nothing. Exit status: 0 if no problem\n"+
-			"was found, 1 otherwise.\n\nFlags:\n")
-		flags.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s\n", checkFields)
+// scrubCommand is `cowfs scrub`: fsck that also reads every stored blob
+// nothing references, and never repairs.
+func scrubCommand() *cobra.Command {
+	var (
+		spec   string
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "scrub [--store S] [--json]",
+		Short: "read and verify every stored blob, referenced or not",
+		Long: "scrub is fsck that reads and verifies every stored blob, referenced or\n" +
+			"not: every stored byte is read once. It names every corrupt blob and the\n" +
+			"path it was reached by, and changes nothing. Exit status: 0 if no problem\n" +
+			"was found, 1 otherwise.",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runCheck("scrub", spec, asJSON, false, true, c.OutOrStdout(), c.ErrOrStderr())
+		},
+		Annotations: map[string]string{fieldsAnnotation: checkFields},
 	}
-	if err := parseFlags(flags, args); err != nil {
-		return err
-	}
-	return runCheck("scrub", *spec, *asJSON, false, true, stdout, stderr)
+	storeFlag(c, &spec)
+	jsonFlag(c, &asJSON, "one JSON object")
+	return c
 }
 
 // problemJSON is a cowfs.Problem in fsck's JSON output.
@@ -208,7 +220,8 @@ func printReport(say func(string, ...any), name, where string, rep *cowfs.CheckR
 	if all {
 		read = "every stored blob read and verified"
 	}
-	say("%s: store %s: %d roots, %d blobs, %d bytes, %d reachable (%s)", name, where, rep.Roots, rep.Blobs, rep.Bytes, rep.Reachable, read)
+	say("%s: store %s: %d %s, %d %s (%s), %d reachable (%s)", name, where, rep.Roots, plural(int64(rep.Roots), "root", "roots"),
+		rep.Blobs, plural(rep.Blobs, "blob", "blobs"), humanSize(rep.Bytes), rep.Reachable, read)
 	switch {
 	case len(rep.Problems) == 0:
 		say("%s: clean: no problems", name)

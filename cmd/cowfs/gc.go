@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 )
 
 // gcFields documents the JSON object of gc.
-const gcFields = `With --json, stdout holds one JSON object:
+const gcFields = `With --json, stdout holds one JSON object (sizes in bytes):
 
   store        the store collected: its directory, or "mem:"
   freed_blobs  blobs deleted
@@ -28,26 +30,36 @@ type gcJSON struct {
 	BytesAfter int64  `json:"bytes_after"`
 }
 
-// runGC is `cowfs gc`: delete every blob waiting for deletion (a commit
-// deletes at most a budget of blobs; deleting a large volume leaves the rest
-// waiting), then let the store compact its files.
-func runGC(args []string, stdout, stderr io.Writer) (err error) {
-	flags := newFlags("gc", stderr)
-	spec := storeFlag(flags)
-	asJSON := flags.Bool("json", false, "print one JSON object (fields below) instead of lines")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cowfs gc [--store S] [--json]\n\n"+
-			"gc commits until no blob waits for deletion (a commit deletes a bounded\n"+
-			"number of blobs; the rest of a large deletion waits in a list), then lets\n"+
-			"the store give back the space of deleted blobs (the local store compacts\n"+
-			"its segment files). It prints what it freed.\n\nFlags:\n")
-		flags.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s\n", gcFields)
+// gcCommand is `cowfs gc`.
+func gcCommand() *cobra.Command {
+	var (
+		spec   string
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "gc [--store S] [--json]",
+		Short: "delete every blob waiting for deletion, then compact",
+		Long: "gc commits until no blob waits for deletion (a commit deletes a bounded\n" +
+			"number of blobs; the rest of a large deletion waits in a list), then lets\n" +
+			"the store give back the space of deleted blobs (the local store compacts\n" +
+			"its segment files). It prints what it freed.",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runGC(spec, asJSON, c.OutOrStdout(), c.ErrOrStderr())
+		},
+		Annotations: map[string]string{fieldsAnnotation: gcFields},
 	}
-	if err := parseFlags(flags, args); err != nil {
-		return err
-	}
-	f, st, where, err := openFS(*spec, mustExist, nil)
+	storeFlag(c, &spec)
+	jsonFlag(c, &asJSON, "one JSON object")
+	return c
+}
+
+// runGC deletes every blob waiting for deletion (a commit deletes at most a
+// budget of blobs; deleting a large volume leaves the rest waiting), then
+// lets the store compact its files.
+func runGC(spec string, asJSON bool, stdout, stderr io.Writer) (err error) {
+	f, st, where, err := openFS(spec, mustExist, nil)
 	if err != nil {
 		return err
 	}
@@ -55,7 +67,7 @@ func runGC(args []string, stdout, stderr io.Writer) (err error) {
 	ctx, cancel := commandContext()
 	defer cancel()
 
-	bar := newProgress(stderr, "gc", "blobs deleted", *asJSON)
+	bar := newProgress(stderr, "gc", "blobs deleted", asJSON)
 	total := f.Zombies()
 	_, compacts := st.(interface{ Compact() error })
 	rep, err := f.GC(ctx, func(waiting int64) {
@@ -71,7 +83,7 @@ func runGC(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("gc of store %s: %w", where, err)
 	}
-	if *asJSON {
+	if asJSON {
 		b, err := json.MarshalIndent(gcJSON{Store: where, FreedBlobs: rep.Blobs, FreedBytes: rep.Bytes, Commits: rep.Commits,
 			Compacted: rep.Compacted, BlobsAfter: rep.BlobsAfter, BytesAfter: rep.BytesAfter}, "", "  ")
 		if err != nil {
@@ -80,13 +92,13 @@ func runGC(args []string, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintf(stdout, "%s\n", b)
 		return nil
 	}
-	fmt.Fprintf(stdout, "gc: store %s: freed %d %s, %d bytes, in %d %s\n", where,
-		rep.Blobs, plural(rep.Blobs, "blob", "blobs"), rep.Bytes, rep.Commits, plural(int64(rep.Commits), "commit", "commits"))
+	fmt.Fprintf(stdout, "gc: store %s: freed %d %s (%s) in %d %s\n", where,
+		rep.Blobs, plural(rep.Blobs, "blob", "blobs"), humanSize(rep.Bytes), rep.Commits, plural(int64(rep.Commits), "commit", "commits"))
 	if rep.Compacted {
 		fmt.Fprintln(stdout, "gc: the store compacted its files")
 	} else {
 		fmt.Fprintln(stdout, "gc: the store has no files to compact")
 	}
-	fmt.Fprintf(stdout, "gc: the store now holds %d %s, %d bytes\n", rep.BlobsAfter, plural(rep.BlobsAfter, "blob", "blobs"), rep.BytesAfter)
+	fmt.Fprintf(stdout, "gc: the store now holds %d %s (%s)\n", rep.BlobsAfter, plural(rep.BlobsAfter, "blob", "blobs"), humanSize(rep.BytesAfter))
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // runAsCLI makes the test binary act as the cowfs command when it is run
@@ -191,17 +193,26 @@ func TestUsage(t *testing.T) {
 		{args: []string{"help"}, status: 0, stdout: "scrub [--store S] [--json]"},
 		{args: []string{"help"}, status: 0, stdout: "gc [--store S] [--json]"},
 		{args: []string{"help"}, status: 0, stdout: "$COWFS_STORE, $XDG_DATA_HOME/cowfs (if XDG_DATA_HOME is set) and\n$HOME/.local/share/cowfs; the same for root."},
+		{args: []string{"help"}, status: 0, stdout: "Flags may come before or after the arguments"},
 		{args: []string{"-h"}, status: 0, stdout: "Commands:"},
+		{args: []string{"--help"}, status: 0, stdout: "completion bash|zsh|fish|powershell"},
 		{args: []string{"frob"}, status: 2, stderr: `unknown command "frob"`, noStdout: true},
+		{args: []string{"help", "frob"}, status: 2, stderr: `cowfs help: unknown command "frob"`, noStdout: true},
+		{args: []string{"--bogus"}, status: 2, stderr: "cowfs: unknown flag: --bogus", noStdout: true},
 		{args: []string{"demo", "--store", "s3:bucket"}, status: 2, stderr: `unknown store "s3:bucket"`, noStdout: true},
 		{args: []string{"fsck", "--store", "mem:x"}, status: 2, stderr: `the mem store takes no location, got "mem:x"`, noStdout: true},
-		{args: []string{"demo", "--bogus"}, status: 2, stderr: "flag provided but not defined", noStdout: true},
+		{args: []string{"demo", "--bogus"}, status: 2, stderr: "cowfs demo: unknown flag: --bogus\nRun 'cowfs demo -h' for its flags.\n", noStdout: true},
+		{args: []string{"fsck", "--store"}, status: 2, stderr: "cowfs fsck: flag needs an argument: --store", noStdout: true},
+		{args: []string{"fsck", "--json=maybe"}, status: 2, stderr: `invalid argument "maybe" for "--json" flag`, noStdout: true},
 		{args: []string{"demo", "extra"}, status: 2, stderr: "unexpected arguments", noStdout: true},
 		{args: []string{"gc", "extra"}, status: 2, stderr: "unexpected arguments", noStdout: true},
-		{args: []string{"demo", "-h"}, status: 0, stderr: "-store", noStdout: true},
-		{args: []string{"fsck", "-h"}, status: 0, stderr: "-repair", noStdout: true},
-		{args: []string{"scrub", "-h"}, status: 0, stderr: "every stored blob", noStdout: true},
-		{args: []string{"gc", "-h"}, status: 0, stderr: "freed_bytes", noStdout: true},
+		{args: []string{"completion"}, status: 2, stderr: "want a shell", noStdout: true},
+		{args: []string{"completion", "tcsh"}, status: 2, stderr: `unknown command "tcsh"`, noStdout: true},
+		{args: []string{"demo", "-h"}, status: 0, stdout: "--store S"},
+		{args: []string{"fsck", "-h"}, status: 0, stdout: "--repair"},
+		{args: []string{"scrub", "-h"}, status: 0, stdout: "every stored blob"},
+		{args: []string{"gc", "-h"}, status: 0, stdout: "freed_bytes"},
+		{args: []string{"gc", "--help"}, status: 0, stdout: "freed_bytes"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
@@ -217,6 +228,9 @@ func TestUsage(t *testing.T) {
 		}
 		if tc.noStdout && out.Len() != 0 {
 			t.Errorf("cowfs %q: unexpected stdout:\n%s", tc.args, out.String())
+		}
+		if tc.status == 0 && errb.Len() != 0 {
+			t.Errorf("cowfs %q: unexpected stderr:\n%s", tc.args, errb.String())
 		}
 	}
 }
@@ -238,7 +252,9 @@ func TestJSONFieldsDocumented(t *testing.T) {
 			t.Fatalf("cowfs %q: %v:\n%s", args, err, out.String())
 		}
 		var help bytes.Buffer
-		run([]string{args[0], "-h"}, io.Discard, &help)
+		if status := run([]string{args[0], "-h"}, &help, io.Discard); status != 0 {
+			t.Fatalf("cowfs %s -h: status %d", args[0], status)
+		}
 		keys := jsonKeys(obj)
 		if len(keys) < 7 {
 			t.Fatalf("cowfs %q: only %d keys: %v", args, len(keys), keys)
@@ -290,11 +306,13 @@ func TestStoreSpecs(t *testing.T) {
 func TestFailureExitStatus(t *testing.T) {
 	saved := commands
 	defer func() { commands = saved }()
-	commands = append(commands[:len(commands):len(commands)], command{
-		name: "fail",
-		run: func([]string, io.Writer, io.Writer) error {
-			return errors.New("check failed: something")
-		},
+	commands = append(commands[:len(commands):len(commands)], func() *cobra.Command {
+		return &cobra.Command{
+			Use: "fail",
+			RunE: func(*cobra.Command, []string) error {
+				return errors.New("check failed: something")
+			},
+		}
 	})
 	var out, errb bytes.Buffer
 	if status := run([]string{"fail"}, &out, &errb); status != 1 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/fusefs"
 )
@@ -22,33 +23,62 @@ import (
 // written data is durable within that time even without fsync.
 const mountCommitInterval = 5 * time.Second
 
+// mountFlags are the flags of cowfs mount.
+type mountFlags struct {
+	store, volume, cacheSize string
+	debug                    bool
+	logs                     logFlags
+}
+
+// mountCommand is `cowfs mount MOUNTPOINT`.
+func mountCommand() *cobra.Command {
+	var fl mountFlags
+	c := &cobra.Command{
+		Use:   "mount [--store S] [--volume NAME] [flags] MOUNTPOINT",
+		Short: "mount a volume with FUSE until unmounted or interrupted",
+		Long: "mount mounts volume NAME of the store at MOUNTPOINT with FUSE and serves it\n" +
+			"in the foreground. It prints a line ending in \"ready\" on stdout once the\n" +
+			"mount is live, and in normal operation nothing else. Unmounting, SIGINT or\n" +
+			"SIGTERM ends it: it commits and exits 0. A mount still in use when\n" +
+			"interrupted is detached (gone from the namespace at once) and its open\n" +
+			"files are served until they are closed; a second signal stops at once.\n" +
+			"It commits every 5 s in the background. What an operator must act on is\n" +
+			"logged on stderr (--log-level, --log-format).",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("want one MOUNTPOINT, got %q", args)
+			}
+			return nil
+		},
+		ValidArgsFunction: dirArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if fl.debug && !c.Flags().Changed("log-level") {
+				fl.logs.level = "debug" // else the trace asked for would not show
+			}
+			return runMount(args[0], &fl, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	storeFlag(c, &fl.store)
+	c.Flags().StringVar(&fl.volume, "volume", "main", "the volume `NAME` to mount (created if missing)")
+	c.Flags().BoolVar(&fl.debug, "debug", false, "log every FUSE request (go-fuse's trace, at level info; without\n"+
+		"--log-level, --debug sets it to debug)")
+	cacheSizeFlag(c, &fl.cacheSize)
+	fl.logs.add(c)
+	return c
+}
+
 // runMount mounts a volume and serves it until it is unmounted or the
 // process is interrupted (SIGINT, SIGTERM): then it unmounts, commits and
 // returns. A mount still in use when interrupted is detached (the kernel
 // hides it at once and the server goes on serving the files still open
 // until they are closed); a second interrupt stops serving them.
-func runMount(args []string, stdout, stderr io.Writer) (err error) {
-	fl := newFlags("mount", stderr)
-	spec := storeFlag(fl)
-	volName := fl.String("volume", "main", "the volume to mount (created if missing)")
-	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
-	cacheSize := cacheSizeFlag(fl)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cowfs mount [--store S] [--volume NAME] [--cache-size N] [--debug] MOUNTPOINT")
-		fmt.Fprintln(stderr, "Prints a line ending in \"ready\" on stdout once the mount is live.")
-		fl.PrintDefaults()
+func runMount(mnt string, fl *mountFlags, stdout, stderr io.Writer) (err error) {
+	logger, err := fl.logs.logger(stderr)
+	if err != nil {
+		return err
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error(), shown: true}
-	}
-	if fl.NArg() != 1 {
-		return usageErrorf("want one MOUNTPOINT, got %q", fl.Args())
-	}
-	mnt := fl.Arg(0)
-	cache, err := cacheSizeOf(*cacheSize)
+	defer captureStdLog(logger)()
+	cache, err := cacheSizeOf(fl.cacheSize)
 	if err != nil {
 		return err
 	}
@@ -58,19 +88,19 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 		return fmt.Errorf("mount point %s is not a directory", mnt)
 	}
 
-	f, _, where, err := openFS(*spec, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache})
+	f, _, where, err := openFS(fl.store, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer closeFS(f, where, &err)
-	vol, err := f.Volume(*volName)
+	vol, err := f.Volume(fl.volume)
 	if errors.Is(err, os.ErrNotExist) {
-		vol, err = f.CreateVolume(*volName)
+		vol, err = f.CreateVolume(fl.volume)
 	}
 	if err != nil {
 		return err
 	}
-	opt := &fusefs.Options{Debug: *debug}
+	opt := &fusefs.Options{Debug: fl.debug, Logger: logger}
 	if where != "mem:" {
 		opt.StoreDir = where
 	}
@@ -83,7 +113,7 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
-	fmt.Fprintf(stdout, "cowfs mount: volume %s of store %s at %s: ready\n", *volName, where, mnt)
+	fmt.Fprintf(stdout, "cowfs mount: volume %s of store %s at %s: ready\n", fl.volume, where, mnt)
 
 	detached := false
 	for {
@@ -92,16 +122,16 @@ func runMount(args []string, stdout, stderr io.Writer) (err error) {
 			return nil // unmounted; the deferred closeFS commits
 		case sig := <-sigs:
 			if detached {
-				fmt.Fprintf(stderr, "cowfs mount: %v again: closing the files still open\n", sig)
+				logger.Warn("signal again: closing the files still open", "signal", sig.String(), "mountpoint", mnt)
 				return nil
 			}
 			if uerr := srv.Unmount(); uerr != nil {
 				// Busy: detach it, and serve the open files until closed.
 				if derr := detach(mnt); derr != nil {
-					fmt.Fprintf(stderr, "cowfs mount: unmount %s: %v; detach: %v\n", mnt, uerr, derr)
+					logger.Error("cannot unmount or detach", "mountpoint", mnt, "unmount", uerr, "detach", derr)
 					continue
 				}
-				fmt.Fprintf(stderr, "cowfs mount: %s was busy and is detached; serving its open files until they are closed\n", mnt)
+				logger.Warn("mount point was busy and is detached; serving its open files until they are closed", "mountpoint", mnt)
 			}
 			detached = true
 		}
@@ -123,8 +153,8 @@ func detach(mnt string) error {
 
 // cacheSizeFlag defines the --cache-size flag of the commands that serve
 // (mount, serve).
-func cacheSizeFlag(fl *flag.FlagSet) *string {
-	return fl.String("cache-size", "", "bytes of decoded nodes and data the server caches, as 512M, 2G or 1073741824\n"+
+func cacheSizeFlag(c *cobra.Command, size *string) {
+	c.Flags().StringVar(size, "cache-size", "", "cache `N` bytes of decoded nodes and data, as 512M, 2G or 1073741824\n"+
 		"(default a quarter of the machine's memory, at most 1G)")
 }
 

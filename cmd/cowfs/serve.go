@@ -11,45 +11,75 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/ninep"
 )
 
+// serveFlags are the flags of cowfs serve.
+type serveFlags struct {
+	store, listen, cacheSize string
+	open                     bool // --unauthenticated-network
+	logs                     logFlags
+}
+
+// serveCommand is `cowfs serve`.
+func serveCommand() *cobra.Command {
+	var fl serveFlags
+	c := &cobra.Command{
+		Use:   "serve [--store S] [--listen ADDR] [flags]",
+		Short: "serve every volume over 9P2000 until interrupted",
+		Long: "serve serves every volume of the store over 9P2000 and 9P2000.L: the attach\n" +
+			"name selects the volume (default main), VOLUME@SNAPSHOT a snapshot,\n" +
+			"read-only. It prints a line ending in \"ready\" on stdout once listening, and\n" +
+			"in normal operation nothing else. SIGINT or SIGTERM closes the connections,\n" +
+			"commits and exits 0. 9P here has no authentication: an address that is\n" +
+			"not loopback needs --unauthenticated-network. What an operator must act\n" +
+			"on is logged on stderr (--log-level, --log-format).",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runServe(&fl, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	storeFlag(c, &fl.store)
+	c.Flags().StringVar(&fl.listen, "listen", "127.0.0.1:5640", "listen on `ADDR`: host:port (TCP) or a path (unix socket)")
+	cacheSizeFlag(c, &fl.cacheSize)
+	c.Flags().BoolVar(&fl.open, "unauthenticated-network", false, "allow a TCP address that is not loopback: 9P has no authentication here,\n"+
+		"so anyone who can reach the address can read and change every volume")
+	fl.logs.add(c)
+	return c
+}
+
 // runServe serves every volume of a store over 9P2000 and 9P2000.L until
 // SIGINT or SIGTERM, then closes the connections and commits.
-func runServe(args []string, stdout, stderr io.Writer) (err error) {
-	fl := newFlags("serve", stderr)
-	spec := storeFlag(fl)
-	listen := fl.String("listen", "127.0.0.1:5640", "where to listen: host:port (TCP) or a path (unix socket)")
-	cacheSize := cacheSizeFlag(fl)
-	open := fl.Bool("unauthenticated-network", false, "allow a TCP address that is not loopback: 9P has no authentication here,\n"+
-		"so anyone who can reach the address can read and change every volume")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cowfs serve [--store S] [--listen ADDR] [--cache-size N] [--unauthenticated-network]")
-		fmt.Fprintln(stderr, "Serves every volume over 9P2000 and 9P2000.L: the attach name selects the volume (default main),")
-		fmt.Fprintln(stderr, "VOLUME@SNAPSHOT a snapshot, read-only. Prints a line ending in \"ready\" once listening.")
-		fl.PrintDefaults()
-	}
-	if err := parseFlags(fl, args); err != nil {
+func runServe(fl *serveFlags, stdout, stderr io.Writer) (err error) {
+	logger, err := fl.logs.logger(stderr)
+	if err != nil {
 		return err
 	}
-	network, addr := "tcp", *listen
+	defer captureStdLog(logger)()
+	network, addr := "tcp", fl.listen
 	if strings.Contains(addr, "/") {
 		network = "unix"
-	} else if !*open {
+	} else if !fl.open {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
-			return usageErrorf("--listen %q: %v", addr, err)
+			if aerr, ok := err.(*net.AddrError); ok {
+				err = errors.New(aerr.Err) // without the address again
+			}
+			return usageErrorf("--listen %q: %v (want host:port, or a path for a unix socket)", addr, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return usageErrorf("--listen %s is not a loopback address: 9P here is unauthenticated; add --unauthenticated-network to serve it anyway", addr)
 		}
 	}
-	cache, err := cacheSizeOf(*cacheSize)
+	cache, err := cacheSizeOf(fl.cacheSize)
 	if err != nil {
 		return err
 	}
-	f, _, where, err := openFS(*spec, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache})
+	f, _, where, err := openFS(fl.store, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -71,7 +101,7 @@ func runServe(args []string, stdout, stderr io.Writer) (err error) {
 	defer signal.Stop(sigs)
 	fmt.Fprintf(stdout, "cowfs serve: store %s on %s %s: ready\n", where, network, ln.Addr())
 
-	srv := &ninep.Server{FS: f}
+	srv := &ninep.Server{FS: f, Logger: logger}
 	if where != "mem:" {
 		srv.StoreDir = where
 	}

@@ -160,3 +160,33 @@ func TestLogQuietNormalRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLogNoSpliceAttempts reads a file with 1 MiB direct reads, the size
+// whose reply (1 MiB of data and a header) outgrows a 1 MiB pipe: go-fuse
+// logged "trySplice: splice: want 1052688 bytes, max pipe size 1048576"
+// once per read, a thousand lines for a cold read of 1 GiB. Nothing of the
+// kind may be logged, at any level.
+func TestLogNoSpliceAttempts(t *testing.T) {
+	var rec logtest.Recorder
+	m := mountMemWith(t, nil, &Options{Logger: rec.Logger()})
+	p := filepath.Join(m.dir, "f")
+	data := toolRandBytes(8 << 20)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := toolRun(t, "dd", "if="+p, "of=/dev/null", "bs=1M", "iflag=direct")
+	if !strings.Contains(out, "8388608 bytes") {
+		t.Fatalf("dd read: %s", out)
+	}
+	if st := m.srv.Stats(); st.ReadBytes < int64(len(data)) || st.Reads > 8+1 {
+		t.Fatalf("the mount served %d reads of %d bytes; want 8 of 1 MiB", st.Reads, st.ReadBytes)
+	}
+	if err := m.unmount(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rec.Records(slog.LevelDebug) {
+		if strings.Contains(strings.ToLower(r.String()), "splice") {
+			t.Errorf("logged %v", r)
+		}
+	}
+}

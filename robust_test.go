@@ -69,6 +69,10 @@ func fuzzPathOps(t *testing.T, v *Volume, fsys *FS, p, q string) {
 	isErr(v.Rename(q, p, 0))
 	isErr(v.Remove(q))
 	isErr(v.Remove(q + "2"))
+	for _, r := range []string{p, q, ""} {
+		_, err = v.Usage(r)
+		isErr(err)
+	}
 	rep, err := fsys.Check(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -13,32 +16,53 @@ import (
 	"github.com/cowfs/cowfs/store"
 )
 
-// Usage is what a file or a directory tree holds (see Volume.Usage).
-// Shared+Exclusive is the stored bytes it references: the lengths of its
-// data and inline extents. Holes store nothing.
+// Usage is what a file or a directory tree holds (see Volume.Usage). Shared
+// and Exclusive count stored data: data blobs, each whole and once, and the
+// bytes small files keep inline in their tree nodes. Holes store nothing.
 type Usage struct {
-	// Logical is the sum of the sizes of the regular files.
+	// Logical is the apparent size: the sizes of the regular files summed
+	// over their paths, a hard-linked file once.
 	Logical int64
-	// Shared counts stored bytes that something else also references: another
-	// file, a clone, a snapshot, or a second reference from the same tree.
+	// Shared counts stored data the path references that something outside
+	// it also references: another path of the volume, a snapshot, another
+	// volume, a view, a zombie.
 	Shared int64
-	// Exclusive counts stored bytes that only this path references: removing
-	// it (and committing) would release them.
+	// Exclusive counts stored data that removing the path would free, once
+	// committed and the deletion finished.
 	Exclusive int64
 }
 
-// Usage reports the logical size and the stored bytes of the file or
-// directory tree p (summed over the tree), like du, split into bytes shared
-// with anything else and bytes only p holds. A final symlink is followed; a
-// hard-linked file inside the tree counts once.
+// Usage reports, like du, the logical size of the file or directory tree p
+// and the stored data it references, split into what removing p would free
+// (Exclusive) and what would stay because something outside p references it
+// too (Shared). A final symlink is followed.
 //
-// An extent's bytes are exclusive when its data blob and every tree node on
-// the way to it from the volume node (directory nodes along p and below it,
-// the file's rope nodes; the volume node itself excluded) have a committed
-// reference count of 1; otherwise they are shared. Inline bytes are
-// exclusive when their rope node and the nodes above it are. Usage commits
-// first, so the counts are those of the current state, and holds the FS lock
-// while it walks: it costs one store.Stat per node and data blob under p.
+// Stored data is the data blobs (each at its full size, also where p uses
+// only part of one) and the inline bytes of small files, which live in
+// their file's rope nodes. Each blob counts once, in one class, however many
+// files and paths under p refer to it: a directory holding a file and its
+// clone stores the data once, exclusively. Tree nodes are not counted
+// (directory, rope and volume nodes, beyond the inline bytes), nor is p's
+// own entry in its parent: so the store holds somewhat more than
+// Shared+Exclusive, and removing p frees some node bytes besides Exclusive.
+//
+// With the lazy counts (docs/design.md), a blob is exclusive when all its
+// references come from tree nodes that removing p frees: every node on the
+// way from the volume node down to p's entry must have count 1 (one more
+// reference keeps the old node, and all below it, alive), and below p a
+// blob is freed when its count equals the references from freed nodes,
+// taken in topological order, so a subtree reached twice within p counts
+// once. A hard-linked file's data goes only with its last name: it is p's
+// when all its names are under p. Blobs a zombie still points to (a
+// released node whose deletion waits for a later commit; FS.GC finishes
+// them) are Shared until then, and a file removed while open keeps its data
+// until closed.
+//
+// Usage commits first, so the counts describe the current state, and holds
+// the FS lock while it walks the committed trees: it reads each tree node
+// under p once and looks up the count of each distinct blob once (one
+// store.Stat), plus the nodes on the way to p and to hard-linked files.
+// A count lower than the references found is reported as corruption.
 func (v *Volume) Usage(p string) (Usage, error) {
 	f := v.f
 	f.mu.Lock()
@@ -57,90 +81,162 @@ func (v *Volume) Usage(p string) (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	w := &usageWalk{v: v, refs: map[store.ID]int64{}, seen: map[uint64]bool{}}
-	e, shared, err := w.locate(x)
-	if err == nil {
-		err = w.entry(e, shared)
-	}
-	if err != nil {
+	w := &usageWalk{v: v, path: map[store.ID]int64{}, blobs: map[store.ID]*usageBlob{}, names: map[uint64]int64{}}
+	if err := w.run(x); err != nil {
 		return Usage{}, wrapIO(op, p, err)
 	}
 	return w.u, nil
 }
 
-// usageWalk sums a Usage over committed trees. The caller holds f.mu.
+// usageWalk computes a Usage over committed trees. The caller holds f.mu.
 type usageWalk struct {
-	v    *Volume
-	u    Usage
-	refs map[store.ID]int64 // committed counts looked up so far
-	seen map[uint64]bool    // hard-linked inodes counted already
+	v       *Volume
+	u       Usage
+	volOnly bool                    // the volume node's count is 1
+	path    map[store.ID]int64      // counts of nodes above p and in the link table
+	blobs   map[store.ID]*usageBlob // every blob under p, once
+	order   []*usageBlob            // the blobs, each after all it points to
+	names   map[uint64]int64        // hard-link names under p, by link id
 }
 
-// count returns a blob's committed reference count.
-func (w *usageWalk) count(id store.ID) (int64, error) {
-	if n, ok := w.refs[id]; ok {
+// usageBlob is one blob under p.
+type usageBlob struct {
+	id    store.ID
+	refs  int64        // committed count
+	data  int64        // stored data: a data blob's size, a rope node's inline bytes
+	kids  []*usageBlob // one per pointer the blob holds
+	freed int64        // pointers to it from blobs that removing p frees
+	// logical is, for a directory node, the logical size of the files below
+	// it (link names excluded).
+	logical int64
+}
+
+// run fills w.u for inode x.
+func (w *usageWalk) run(x *inode) error {
+	v := w.v
+	n, err := w.pathCount(v.committed)
+	if err != nil {
+		return err
+	}
+	w.volOnly = n == 1
+	e, linked, only, err := w.locate(x)
+	if err != nil {
+		return err
+	}
+	if linked {
+		// A name of a hard-linked file: its data goes with its last name.
+		only = only && e.Nlink == 1
+	}
+	top, logical, err := w.content(e)
+	if err != nil {
+		return err
+	}
+	w.u.Logical = logical
+	if top != nil && only {
+		top.freed++ // the pointer from p's entry goes with it
+	}
+	// Hard-linked files named under p count once each, and are p's when all
+	// their names are. (Names are counted per distinct directory node; a
+	// node holding link names is never shared within a volume, since a
+	// directory clone links its copies to new inodes.)
+	for _, id := range slices.Sorted(maps.Keys(w.names)) {
+		le, only, err := w.find(v.meta.links, linkKey(id), w.volOnly)
+		if err != nil {
+			return fmt.Errorf("link %d: %w", id, err)
+		}
+		if w.names[id] > int64(le.Nlink) {
+			return corrupt("link %d has %d names under the path but nlink %d", id, w.names[id], le.Nlink)
+		}
+		top, logical, err := w.content(le)
+		if err != nil {
+			return err
+		}
+		w.u.Logical = addSat(w.u.Logical, logical)
+		if top != nil && only && w.names[id] == int64(le.Nlink) {
+			top.freed++
+		}
+	}
+	// Parents before children: a blob is freed when every pointer to it
+	// comes from freed blobs (or from p's entry), and then so are the
+	// pointers it holds.
+	for i := len(w.order) - 1; i >= 0; i-- {
+		b := w.order[i]
+		switch {
+		case b.refs < 1:
+			return corrupt("blob %s is referenced but has count %d", b.id.Short(), b.refs)
+		case b.freed > b.refs:
+			return corrupt("blob %s has count %d but %d references from nodes under the path", b.id.Short(), b.refs, b.freed)
+		}
+		if b.freed < b.refs {
+			w.u.Shared += b.data
+			continue
+		}
+		w.u.Exclusive += b.data
+		for _, k := range b.kids {
+			k.freed++
+		}
+	}
+	return nil
+}
+
+// pathCount returns the committed count of a node above p or in the link
+// table.
+func (w *usageWalk) pathCount(id store.ID) (int64, error) {
+	if n, ok := w.path[id]; ok {
 		return n, nil
 	}
 	info, err := w.v.f.st.Stat(context.Background(), id)
 	if err != nil {
-		return 0, fmt.Errorf("blob %s: %w", id.Short(), err)
+		return 0, fmt.Errorf("node %s: %w", id.Short(), err)
 	}
-	w.refs[id] = info.Refs
+	w.path[id] = info.Refs
 	return info.Refs, nil
 }
 
-// sharedRef reports whether a tree node's committed count is not 1.
-func sharedRef[I any](w *usageWalk, r btree.Ref[I]) (bool, error) {
-	id, err := btree.RefID(r)
-	if err != nil {
-		return false, err
-	}
-	n, err := w.count(id)
-	return n != 1, err
-}
-
 // locate finds the committed entry of x by descending from the volume node
-// along x's names, and reports whether a node on the way is shared.
-func (w *usageWalk) locate(x *inode) (dirtree.Entry, bool, error) {
+// along x's names, or in the link table for a hard-linked file (linked),
+// and reports whether the volume node and every tree node on the way has
+// count 1.
+func (w *usageWalk) locate(x *inode) (e dirtree.Entry, linked, only bool, err error) {
 	v := w.v
 	if x.linkID != 0 {
-		return w.linked(x.linkID)
+		e, only, err = w.find(v.meta.links, linkKey(x.linkID), w.volOnly)
+		return e, true, only, err
 	}
 	var names []string
 	for y := x; y != v.root; y = y.parent {
 		if y == nil {
-			return dirtree.Entry{}, false, errorf("usage", "", syscall.ENOENT, errors.New("file has no name"))
+			return e, false, false, errorf("usage", "", syscall.ENOENT, errors.New("file has no name"))
 		}
 		names = append(names, y.name)
 	}
-	e, shared := v.meta.root, false
+	e, only = v.meta.root, w.volOnly
 	for i := len(names) - 1; i >= 0; i-- {
-		var err error
-		if e, shared, err = w.find(e.Dir, names[i], shared); err != nil {
-			return e, shared, err
+		if e, only, err = w.find(e.Dir, names[i], only); err != nil {
+			return e, false, false, err
 		}
 		if e.Link != 0 {
-			return w.linked(e.Link)
+			e, only, err = w.find(v.meta.links, linkKey(e.Link), w.volOnly)
+			return e, true, only, err
 		}
 	}
-	return e, shared, nil
+	return e, false, only, nil
 }
 
-// linked finds hard-linked inode id in the link table and marks it counted.
-func (w *usageWalk) linked(id uint64) (dirtree.Entry, bool, error) {
-	w.seen[id] = true
-	return w.find(w.v.meta.links, linkKey(id), false)
-}
-
-// find descends directory tree d to the entry called name.
-func (w *usageWalk) find(d dirtree.Dir, name string, shared bool) (dirtree.Entry, bool, error) {
+// find descends directory tree d to the entry called name; only reports
+// whether it and every node on the way has count 1.
+func (w *usageWalk) find(d dirtree.Dir, name string, only bool) (dirtree.Entry, bool, error) {
 	t := w.v.f.dirs
 	for r := d; !r.Empty(); {
-		s, err := sharedRef(w, r)
+		id, err := btree.RefID(r)
 		if err != nil {
 			return dirtree.Entry{}, false, err
 		}
-		shared = shared || s
+		c, err := w.pathCount(id)
+		if err != nil {
+			return dirtree.Entry{}, false, err
+		}
+		only = only && c == 1
 		n, err := t.NodeOf(r)
 		if err != nil {
 			return dirtree.Entry{}, false, err
@@ -148,7 +244,7 @@ func (w *usageWalk) find(d dirtree.Dir, name string, shared bool) (dirtree.Entry
 		if n.IsLeaf() {
 			i := sort.Search(len(n.Items), func(i int) bool { return n.Items[i].Name >= name })
 			if i < len(n.Items) && n.Items[i].Name == name {
-				return n.Items[i], shared, nil
+				return n.Items[i], only, nil
 			}
 			break
 		}
@@ -161,94 +257,135 @@ func (w *usageWalk) find(d dirtree.Dir, name string, shared bool) (dirtree.Entry
 	return dirtree.Entry{}, false, corrupt("entry %q missing from its committed directory", name)
 }
 
-// entry adds what entry e holds; shared says whether a node above it is.
-func (w *usageWalk) entry(e dirtree.Entry, shared bool) error {
+// content walks the tree entry e points to, as its pointer counts it (see
+// dirtree's Children), and returns its top blob (nil if none) and e's
+// logical size.
+func (w *usageWalk) content(e dirtree.Entry) (*usageBlob, int64, error) {
+	var top *usageBlob
+	var err error
 	switch {
-	case e.Type() == dirtree.TypeReg:
-		w.u.Logical += e.Data.Len
-		return w.rope(e.Data, shared)
-	case e.IsDir():
-		return w.dir(e.Dir, shared)
+	case !e.Data.Empty():
+		top, err = w.rope(e.Data)
+	case !e.Dir.Empty():
+		top, err = w.dir(e.Dir)
 	}
-	return nil
+	if err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case e.Link != 0:
+		return top, 0, nil
+	case e.Type() == dirtree.TypeReg:
+		return top, e.Data.Len, nil
+	case e.IsDir() && top != nil:
+		return top, top.logical, nil
+	}
+	return top, 0, nil
 }
 
-// dir adds every entry of directory tree r.
-func (w *usageWalk) dir(r dirtree.Dir, shared bool) error {
-	if r.Empty() {
-		return nil
+// blob returns the walk's record of blob id, and whether it is new (then
+// the caller fills it and appends it to the order once it has visited
+// everything the blob points to).
+func (w *usageWalk) blob(id store.ID) (*usageBlob, store.BlobInfo, bool, error) {
+	if b, ok := w.blobs[id]; ok {
+		return b, store.BlobInfo{}, false, nil
 	}
-	s, err := sharedRef(w, r)
+	info, err := w.v.f.st.Stat(context.Background(), id)
 	if err != nil {
-		return err
+		return nil, info, false, fmt.Errorf("blob %s: %w", id.Short(), err)
 	}
-	shared = shared || s
+	b := &usageBlob{id: id, refs: info.Refs}
+	w.blobs[id] = b
+	return b, info, true, nil
+}
+
+// dir visits directory tree node r and everything below it.
+func (w *usageWalk) dir(r dirtree.Dir) (*usageBlob, error) {
+	id, err := btree.RefID(r)
+	if err != nil {
+		return nil, err
+	}
+	b, _, isNew, err := w.blob(id)
+	if err != nil || !isNew {
+		return b, err
+	}
 	n, err := w.v.f.dirs.NodeOf(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range n.Kids {
-		if err := w.dir(k, shared); err != nil {
-			return err
+		kb, err := w.dir(k)
+		if err != nil {
+			return nil, err
 		}
+		b.kids = append(b.kids, kb)
+		b.logical = addSat(b.logical, kb.logical)
 	}
 	for _, e := range n.Items {
 		if e.Link != 0 {
-			if w.seen[e.Link] {
-				continue
-			}
-			le, lshared, err := w.linked(e.Link)
-			if err == nil {
-				err = w.entry(le, lshared)
-			}
-			if err != nil {
-				return err
-			}
-			continue
+			w.names[e.Link]++
 		}
-		if err := w.entry(e, shared); err != nil {
-			return err
+		kb, logical, err := w.content(e)
+		if err != nil {
+			return nil, err
 		}
+		if kb != nil {
+			b.kids = append(b.kids, kb)
+		}
+		b.logical = addSat(b.logical, logical)
 	}
-	return nil
+	w.order = append(w.order, b)
+	return b, nil
 }
 
-// rope adds the stored bytes of rope r.
-func (w *usageWalk) rope(r rope.Rope, shared bool) error {
-	if r.Empty() {
-		return nil
-	}
-	s, err := sharedRef(w, r)
+// rope visits rope node r and everything below it.
+func (w *usageWalk) rope(r rope.Rope) (*usageBlob, error) {
+	id, err := btree.RefID(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	shared = shared || s
+	b, _, isNew, err := w.blob(id)
+	if err != nil || !isNew {
+		return b, err
+	}
 	n, err := w.v.f.ropes.NodeOf(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range n.Kids {
-		if err := w.rope(k, shared); err != nil {
-			return err
+		kb, err := w.rope(k)
+		if err != nil {
+			return nil, err
 		}
+		b.kids = append(b.kids, kb)
 	}
 	for _, e := range n.Items {
-		excl := !shared
 		switch e.Kind {
-		case rope.Hole:
-			continue
 		case rope.Data:
-			c, err := w.count(e.Blob)
+			db, info, isNew, err := w.blob(e.Blob)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			excl = excl && c == 1
-		}
-		if excl {
-			w.u.Exclusive += e.N
-		} else {
-			w.u.Shared += e.N
+			if isNew {
+				db.data = info.Size
+				w.order = append(w.order, db)
+			}
+			b.kids = append(b.kids, db)
+		case rope.Inline:
+			b.data += e.N
+		case rope.Pending:
+			return nil, rope.ErrPending
 		}
 	}
-	return nil
+	w.order = append(w.order, b)
+	return b, nil
+}
+
+// addSat adds two sizes, stopping at the largest int64: nested directory
+// clones can name more bytes than that.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }

@@ -60,9 +60,10 @@
 //		the list is empty.
 //	du PATH
 //		Reply: a JSON object {"path": PATH, "logical": N, "shared": N,
-//		"exclusive": N} (Volume.Usage: bytes of regular files; stored bytes
-//		shared with anything else; stored bytes only PATH holds). PATH is
-//		the path as given, cleaned.
+//		"exclusive": N} (Volume.Usage: the sizes of the regular files; the
+//		stored data PATH references that something outside it also
+//		references; the stored data removing PATH would free, each blob
+//		counted once). PATH is the path as given, cleaned.
 //	stats
 //		Reply: a JSON object {"volume": NAME, "cache": {"nodes": C,
 //		"data": C}, "store": {"blobs": N, "bytes": N}, "zombies": N} where

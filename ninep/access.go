@@ -34,11 +34,16 @@ func (c *cred) root() bool { return c.uid == 0 }
 
 func (c *cred) inGroup(gid uint32) bool { return slices.Contains(c.gids, gid) }
 
-// may reports whether c has every access bit of want on a file with st.
+// may reports whether c has every access bit of want on a file with st:
+// by its access ACL, if it has one beyond the mode (as Linux decides,
+// package acl), else by the mode.
 func (c *cred) may(st *cowfs.Stat, want uint32) bool {
 	if c.root() {
 		// Root may execute (search) only what has an x bit, or a directory.
 		return want&mayExec == 0 || st.Mode&syscall.S_IFMT == syscall.S_IFDIR || st.Mode&0o111 != 0
+	}
+	if st.ACL != nil {
+		return st.ACL.Permits(st.UID, st.GID, c.uid, c.inGroup, want)
 	}
 	var bits uint32
 	switch {

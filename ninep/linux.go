@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/internal/statfs"
 )
 
@@ -536,9 +537,12 @@ func (x *xattrFid) commit(f *fid) error {
 // attribute name of a file with st, as Linux does: "user." names follow
 // the file's read and write bits; "trusted." ones are root's, and so is
 // changing "security." ones; the rest (system.: ACLs) are readable by all
-// and changeable by the owner.
+// and changeable by the owner, except that a default ACL on a file that is
+// not a directory is refused before ownership counts (the engine answers
+// EACCES, or nothing to remove).
 func xattrAccess(u *cred, st *cowfs.Stat, name string, write bool) error {
 	switch {
+	case write && name == acl.DefaultXattr && st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
 	case strings.HasPrefix(name, "user."):
 		want := uint32(mayRead)
 		if write {
@@ -621,6 +625,10 @@ func (c *conn) xattrcreate(m, r *Msg) error {
 	if err := xattrAccess(f.user, st, m.Name, true); err != nil {
 		return err
 	}
-	f.xattr = &xattrFid{create: true, name: m.Name, size: m.Size, flags: int(m.Flags)}
+	flags := int(m.Flags) & (cowfs.XattrCreate | cowfs.XattrReplace)
+	if m.Name == acl.AccessXattr && !f.user.root() && !f.user.inGroup(st.GID) {
+		flags |= cowfs.XattrClearSGID // as Linux, for an owner outside the file's group
+	}
+	f.xattr = &xattrFid{create: true, name: m.Name, size: m.Size, flags: flags}
 	return nil
 }

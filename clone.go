@@ -31,7 +31,7 @@ func (v *Volume) Rename(oldp, newp string, flags int) error {
 		return errorf(op, oldp, syscall.EINVAL, errors.New("bad flags"))
 	}
 	if dotLast(oldp) || dotLast(newp) {
-		return errorf(op, oldp, syscall.EINVAL, errors.New("cannot rename . or .."))
+		return errorf(op, oldp, syscall.EINVAL, errors.New(`cannot rename "." or ".."`))
 	}
 	rs, err := v.resolve(op, oldp, false)
 	if err != nil {

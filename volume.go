@@ -678,7 +678,7 @@ func (v *Volume) Remove(p string) error {
 		return err
 	}
 	if dotLast(p) {
-		return errorf("remove", p, syscall.EINVAL, errors.New("cannot remove . or .."))
+		return errorf("remove", p, syscall.EINVAL, errors.New(`cannot remove "." or ".."`))
 	}
 	r, err := v.resolve("remove", p, false)
 	if err != nil {

@@ -7,8 +7,9 @@
 // goes through that file's *cowfs.File, so a file removed while open stays
 // readable and writable until it is closed.
 //
-// Permissions are checked by the kernel (the mount uses default_permissions)
-// against the owner and mode cowfs stores; new files belong to the caller.
+// Permissions are checked by the kernel (the mount uses default_permissions
+// and POSIX ACLs) against the owner, mode and ACLs cowfs stores; new files
+// belong to the caller.
 //
 // Clones reach the file system two ways: copy_file_range(2), which coreutils
 // cp uses and which becomes cowfs.CopyRange (FICLONE never reaches a FUSE

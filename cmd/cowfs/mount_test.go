@@ -170,7 +170,7 @@ func TestMountBusyDetaches(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "detached") {
 		t.Errorf("no word of the detach on stderr:\n%s", p.stderr)
 	}
-	p = startMount(t, store, mnt)
+	startMount(t, store, mnt) // its cleanup stops it
 	if got, err := os.ReadFile(filepath.Join(mnt, "open")); err != nil || string(got) != "still served" {
 		t.Errorf("after remount: %q, %v", got, err)
 	}

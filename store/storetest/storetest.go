@@ -148,7 +148,7 @@ func snapshot(t *testing.T, s store.Store) state {
 	st := state{blobs: make(map[store.ID]store.BlobInfo)}
 	err := s.List(t.Context(), func(info store.BlobInfo) error {
 		if _, dup := st.blobs[info.ID]; dup {
-			return fmt.Errorf("List visited blob %s twice, want once", info.ID.Short())
+			return fmt.Errorf("list visited blob %s twice, want once", info.ID.Short())
 		}
 		st.blobs[info.ID] = info
 		return nil

@@ -234,26 +234,39 @@ func (a ACL) Equiv() bool {
 }
 
 // Mode returns the permission bits (0777) a shows: the owner's entry, the
-// mask (the group entry when there is no mask) and other's.
+// group class (groupClass) and other's.
 func (a ACL) Mode() uint32 {
 	var mode uint32
-	hasMask := false
 	for _, e := range a {
-		p := uint32(e.Perm & 7)
 		switch e.Tag {
 		case UserObj:
-			mode |= p << 6
-		case GroupObj:
-			if !hasMask {
-				mode = mode&^0o070 | p<<3
-			}
-		case Mask:
-			mode, hasMask = mode&^0o070|p<<3, true
+			mode |= uint32(e.Perm&7) << 6
 		case Other:
-			mode |= p
+			mode |= uint32(e.Perm & 7)
 		}
 	}
+	if g := a.groupClass(); g >= 0 {
+		mode |= uint32(a[g].Perm&7) << 3
+	}
 	return mode
+}
+
+// groupClass returns the index of the entry that holds the group class's
+// permissions, which the mode's group bits show: the mask, or the group
+// entry when there is no mask; -1 if there is neither.
+func (a ACL) groupClass() int {
+	group := -1
+	for i, e := range a {
+		switch e.Tag {
+		case Mask:
+			return i
+		case GroupObj:
+			if group < 0 {
+				group = i
+			}
+		}
+	}
+	return group
 }
 
 // Chmod returns a copy of a whose owner, group class (the mask, or the
@@ -261,23 +274,16 @@ func (a ACL) Mode() uint32 {
 // permission bits of mode, as chmod(2) changes an ACL.
 func (a ACL) Chmod(mode uint32) ACL {
 	out := append(ACL(nil), a...)
-	group := -1
 	for i, e := range out {
 		switch e.Tag {
 		case UserObj:
 			out[i].Perm = uint16(mode >> 6 & 7)
-		case GroupObj:
-			if group < 0 {
-				group = i
-			}
-		case Mask:
-			group = i
 		case Other:
 			out[i].Perm = uint16(mode & 7)
 		}
 	}
-	if group >= 0 {
-		out[group].Perm = uint16(mode >> 3 & 7)
+	if g := out.groupClass(); g >= 0 {
+		out[g].Perm = uint16(mode >> 3 & 7)
 	}
 	return out
 }
@@ -290,26 +296,19 @@ func (a ACL) Chmod(mode uint32) ACL {
 func Inherit(def ACL, mode uint32) (access ACL, perm uint32) {
 	a := append(ACL(nil), def...)
 	mode &= 0o777
-	group := -1
 	for i, e := range a {
 		switch e.Tag {
 		case UserObj:
 			a[i].Perm &= uint16(mode >> 6 & 7)
 			mode &= uint32(a[i].Perm)<<6 | ^uint32(0o700)
-		case GroupObj:
-			if group < 0 {
-				group = i
-			}
-		case Mask:
-			group = i
 		case Other:
 			a[i].Perm &= uint16(mode & 7)
 			mode &= uint32(a[i].Perm) | ^uint32(0o007)
 		}
 	}
-	if group >= 0 {
-		a[group].Perm &= uint16(mode >> 3 & 7)
-		mode &= uint32(a[group].Perm)<<3 | ^uint32(0o070)
+	if g := a.groupClass(); g >= 0 {
+		a[g].Perm &= uint16(mode >> 3 & 7)
+		mode &= uint32(a[g].Perm)<<3 | ^uint32(0o070)
 	}
 	if a.Equiv() {
 		return nil, mode
@@ -341,10 +340,8 @@ func (a ACL) Permits(owner, group, uid uint32, inGroup func(gid uint32) bool, wa
 		return mode&want == want
 	}
 	var mask uint16 = 7
-	for _, e := range a {
-		if e.Tag == Mask {
-			mask = e.Perm
-		}
+	if g := a.groupClass(); g >= 0 && a[g].Tag == Mask {
+		mask = a[g].Perm
 	}
 	grants := func(p uint16) bool { return uint32(p)&want == want }
 	groupMatched := false

@@ -304,6 +304,11 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		id store.ID
 	}
 	var changed []done
+	// Every new root is materialized before any replaced one is released,
+	// so that a root that is both (a volume made identical to another's
+	// old state, a view reread onto the same bytes) never touches zero and
+	// has its children counted again.
+	var replaced []store.ID
 	for _, v := range vols {
 		if v.readOnly || v.closed {
 			continue
@@ -328,12 +333,16 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		}
 		c.swaps = append(c.swaps, store.RootSwap{Name: v.rootName, Old: v.committed, New: id})
 		if !v.committed.IsZero() {
-			c.release(v.committed, false)
+			replaced = append(replaced, v.committed)
 		}
 		changed = append(changed, done{v, id})
 	}
-	if err := f.commitViews(c); err != nil {
+	old, err := f.commitViews(c)
+	if err != nil {
 		return err
+	}
+	for _, id := range append(replaced, old...) {
+		c.release(id, false)
 	}
 	if len(c.swaps) == 0 && len(f.fresh) == 0 && f.zq.Empty() {
 		f.finishViews(c)

@@ -358,30 +358,34 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 }
 
 // commitViews adds the views' roots to commit c: a new view's snapshot
-// becomes a root, a released one's root goes. finishViews applies the
-// outcome once c succeeded. The caller holds f.mu.
-func (f *FS) commitViews(c *commit) error {
+// becomes a root (materialized here), and a released one's root goes: its
+// ID is returned for the caller to release after every new root of the
+// commit is materialized. finishViews applies the outcome once c
+// succeeded. The caller holds f.mu.
+func (f *FS) commitViews(c *commit) (released []store.ID, err error) {
 	for _, p := range f.views {
-		name := viewRootPrefix + strconv.FormatUint(p.n, 10)
 		switch {
 		case p.released && !p.committed.IsZero():
-			c.swaps = append(c.swaps, store.RootSwap{Name: name, Old: p.committed})
-			c.release(p.committed, false)
+			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p), Old: p.committed})
+			released = append(released, p.committed)
 		case p.released, !p.committed.IsZero(), p.snap.Empty():
 		default:
 			ch, err := btree.RefChild(p.snap)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := c.materialize(ch); err != nil {
-				return err
+				return nil, err
 			}
-			c.swaps = append(c.swaps, store.RootSwap{Name: name, New: ch.ID})
+			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p), New: ch.ID})
 			c.views = append(c.views, viewRoot{p, ch.ID})
 		}
 	}
-	return nil
+	return released, nil
 }
+
+// viewRootName is the store root of a view's snapshot.
+func viewRootName(p *viewPin) string { return viewRootPrefix + strconv.FormatUint(p.n, 10) }
 
 // finishViews records what a successful commit did to the views: new roots
 // are committed, released views are gone.

@@ -258,3 +258,30 @@ func TestViewCopyRange(t *testing.T) {
 	}
 	mustCheck(t, f)
 }
+
+// TestViewRereadSameSnapshot rereads a committed view onto the same bytes:
+// the new view root is the old one's blob, and the commit that swaps them
+// must count it once (it once counted its children twice, because it
+// released the old root before it materialized the new).
+func TestViewRereadSameSnapshot(t *testing.T) {
+	f, _, v, _ := newViewFS(t, 12288)
+	fl, err := v.OpenFile("f", 2, 0) // O_RDWR
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	w, err := fl.ReadDeferred(0, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, f) // commits: the view's snapshot is a root now
+	if err := w.Reread(fl, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, f)
+	w.Release()
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, f)
+}

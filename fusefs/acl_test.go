@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -97,9 +98,7 @@ func aclTree(t *testing.T, root string) ([]string, map[string]aclAttrs) {
 		if attrs[p].mode&syscall.S_IFMT == syscall.S_IFLNK {
 			continue
 		}
-		cmd := toolCmd("getfacl", "-n", "-p", p)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
+		out, err := inDir(root, "getfacl -n -p -- \"$1\"", p).CombinedOutput()
 		if err != nil {
 			t.Fatalf("getfacl %s: %v: %s", p, err, out)
 		}
@@ -169,11 +168,19 @@ const (
 	exact                    // copies that keep nanoseconds
 )
 
+// inDir returns a command that runs the shell script in dir, with args as
+// $1 and on. The shell changes directory itself: a child given cmd.Dir in
+// the mount would chdir between fork and exec, and its FUSE requests then
+// wait for this process, which may not be able to start the thread to
+// serve them until the fork is done (go-fuse's "Deadlocks").
+func inDir(dir, script string, args ...string) *exec.Cmd {
+	return toolCmd("sh", append([]string{"-c", "cd \"$0\" || exit 97\n" + script, dir}, args...)...)
+}
+
 // sh runs a shell script in dir as root, failing the test if it fails.
 func sh(t *testing.T, dir, script string) {
 	t.Helper()
-	cmd := toolCmd("sh", "-e", "-c", script)
-	cmd.Dir = dir
+	cmd := inDir(dir, "set -e\n"+script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("in %s: %v\n%s\n%s", dir, err, script, out)
 	}
@@ -183,8 +190,7 @@ func sh(t *testing.T, dir, script string) {
 // whether it succeeded.
 func shAs(t *testing.T, dir, script string) (string, bool) {
 	t.Helper()
-	cmd := toolCmd("sh", "-c", script)
-	cmd.Dir = dir
+	cmd := inDir(dir, script)
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()

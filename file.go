@@ -426,9 +426,15 @@ func (f *File) setattr(op string, change func(*inode) error) error {
 
 // Seek whence values beyond io.SeekEnd, as in lseek(2).
 const (
-	SeekData = 3 // next offset holding data
-	SeekHole = 4 // next offset in a hole (the end of file counts as one)
+	SeekData = 3 // next offset in a block that holds data
+	SeekHole = 4 // next offset in a block that is all hole (the end of file counts as one)
 )
+
+// BlockSize is the unit in which files report data and holes: SeekData and
+// SeekHole answer in whole blocks of BlockSize bytes (a block is a hole only
+// if all of it is; the last block ends at the end of file), as ext4, XFS
+// and tmpfs do with 4 KiB blocks, and frontends report it as st_blksize.
+const BlockSize = 4096
 
 // Seek sets the file offset; whence may also be SeekData or SeekHole.
 func (f *File) Seek(off int64, whence int) (int64, error) {
@@ -452,12 +458,12 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 			return 0, errorf("seek", f.name, syscall.ENXIO, nil)
 		}
 		if whence == SeekData {
-			pos, err = rope.SeekData(f.v.f.ropes, r, off)
+			pos, err = rope.SeekData(f.v.f.ropes, r, off, BlockSize)
 			if err == nil && pos < 0 {
 				return 0, errorf("seek", f.name, syscall.ENXIO, nil)
 			}
 		} else {
-			pos, err = rope.SeekHole(f.v.f.ropes, r, off)
+			pos, err = rope.SeekHole(f.v.f.ropes, r, off, BlockSize)
 		}
 		if err != nil {
 			return 0, wrapIO("seek", f.name, err)

@@ -18,7 +18,7 @@ type Stat struct {
 	GID     uint32
 	Rdev    uint64
 	Size    int64
-	Blocks  int64 // 512-byte units
+	Blocks  int64 // 512-byte units: see SizeBlocks
 	Atime   time.Time
 	Mtime   time.Time
 	Ctime   time.Time
@@ -47,6 +47,16 @@ func (fi *FileInfo) Sys() any           { return &fi.st }
 
 // Stat returns the full stat record.
 func (fi *FileInfo) Stat() *Stat { return &fi.st }
+
+// SizeBlocks is what cowfs reports as st_blocks for a regular file of size
+// bytes: its size in whole blocks (BlockSize), in 512-byte units, holes
+// included. Blocks are shared and deduplicated, so what a file alone holds
+// is not a property of the file (Volume.Usage tells); and coreutils cp
+// clones a file (copy_file_range) only when st_blocks does not make it
+// look sparse, copying the data of a sparse-looking one instead.
+func SizeBlocks(size int64) int64 {
+	return (size + BlockSize - 1) / BlockSize * (BlockSize / 512)
+}
 
 func baseName(p string) string {
 	b := path.Base("/" + p)
@@ -79,7 +89,7 @@ func (x *inode) info(name string) *FileInfo {
 		st.Nlink = e.Nlink
 	}
 	if e.Type() == dirtree.TypeReg {
-		st.Blocks = (st.Size + 511) / 512
+		st.Blocks = SizeBlocks(st.Size)
 		st.Extents = e.Data.Count
 	}
 	if name == "/" || name == "" {

@@ -118,8 +118,8 @@ func (sv *servedView) attr(a *fuse.Attr) {
 	a.Nlink = 1
 	a.Uid, a.Gid = sv.st.UID, sv.st.GID
 	a.Size = uint64(sv.v.Len())
-	a.Blocks = (a.Size + 511) / 512
-	a.Blksize = 1 << 17
+	a.Blocks = uint64(cowfs.SizeBlocks(int64(a.Size)))
+	a.Blksize = cowfs.BlockSize
 	setTimes(a, &sv.st)
 }
 

@@ -112,7 +112,7 @@ func (n *node) fill(out *fuse.Attr, st *cowfs.Stat) {
 	out.Nlink = st.Nlink
 	out.Uid, out.Gid = st.UID, st.GID
 	out.Rdev = uint32(st.Rdev)
-	out.Blksize = 1 << 17
+	out.Blksize = cowfs.BlockSize
 	setTimes(out, st)
 }
 

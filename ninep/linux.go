@@ -32,7 +32,7 @@ const (
 const (
 	v9fsMagic     = 0x01021997 // Rstatfs type
 	atRemoveDir   = 0x200      // Tunlinkat flag
-	blockSize     = 4096
+	blockSize     = cowfs.BlockSize
 	direntHeader  = 13 + 8 + 1 + 2 // Rreaddir entry: qid offset type name-length
 	xattrMaxValue = 64 << 10
 )

@@ -282,25 +282,43 @@ func Truncate(t *Tree, r Rope, size int64) (Rope, error) {
 	return r, nil
 }
 
-// SeekData returns the first offset >= off that lies in data (not a hole),
-// or -1 if there is none before the end.
-func SeekData(t *Tree, r Rope, off int64) (int64, error) {
-	it := t.Seek(r, off)
+// Data and holes are reported in whole units: the rope is cut into units
+// [k*unit, (k+1)*unit), the last one ending at r.Len, and a unit is a hole
+// only if every byte of it is, as file systems that allocate in blocks
+// report them. A data unit may hold hole bytes (they read as zeros).
+
+// SeekData returns the first offset >= off in a data unit (off itself if
+// its unit holds data), or -1 if there is none before the end.
+func SeekData(t *Tree, r Rope, off, unit int64) (int64, error) {
+	first := off / unit * unit
+	it := t.Seek(r, first)
 	for e, start, ok := it.Next(); ok; e, start, ok = it.Next() {
 		if e.Kind != Hole {
-			return max(start, off), nil
+			return max(off, max(start, first)/unit*unit), nil
 		}
 	}
 	return -1, it.Err()
 }
 
-// SeekHole returns the first offset >= off that lies in a hole, or r.Len (the
-// implicit hole at the end) if there is none; off must be < r.Len.
-func SeekHole(t *Tree, r Rope, off int64) (int64, error) {
-	it := t.Seek(r, off)
+// SeekHole returns the first offset >= off in a hole unit (off itself if
+// its unit is a hole), or r.Len (the implicit hole at the end) if there is
+// none; off must be < r.Len.
+func SeekHole(t *Tree, r Rope, off, unit int64) (int64, error) {
+	first := off / unit * unit
+	it := t.Seek(r, first)
+	run := int64(-1) // start of the run of hole extents being scanned, from first on
 	for e, start, ok := it.Next(); ok; e, start, ok = it.Next() {
-		if e.Kind == Hole {
-			return max(start, off), nil
+		if e.Kind != Hole {
+			run = -1
+			continue
+		}
+		if run < 0 {
+			run = max(start, first)
+		}
+		end := start + e.N
+		u := (run + unit - 1) / unit * unit // the first unit that starts in the run
+		if u+unit <= end || end == r.Len && u < end {
+			return max(off, u), nil
 		}
 	}
 	return r.Len, it.Err()

@@ -141,14 +141,17 @@ func TestRopeOps(t *testing.T) {
 			// zero, but a hole never holds anything else.
 			if r.Len > 0 {
 				at := rapid.Int64Range(0, r.Len-1).Draw(rt, "seek")
-				h, err := SeekHole(tr, r, at)
+				unit := rapid.SampledFrom([]int64{1, 3, 4096}).Draw(rt, "unit")
+				h, err := SeekHole(tr, r, at, unit)
 				if err != nil || h < at || h > r.Len {
 					t.Fatalf("SeekHole(%d) = %d, %v", at, h, err)
 				}
-				if h < r.Len && m[h] != 0 {
-					t.Fatalf("SeekHole(%d) = %d, which holds %d", at, h, m[h])
+				for i := h; i < min(r.Len, (h/unit+1)*unit); i++ {
+					if m[i] != 0 {
+						t.Fatalf("SeekHole(%d, unit %d) = %d, whose block holds %d at %d", at, unit, h, m[i], i)
+					}
 				}
-				d, err := SeekData(tr, r, at)
+				d, err := SeekData(tr, r, at, unit)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -70,6 +70,7 @@ type Stats struct {
 	CopyRanges, CopyRangeBytes   int64 // copy_file_range(2) requests and bytes shared
 	Fsyncs                       int64 // fsync(2) requests (each commits)
 	CtlCommands, CtlCommandFails int64 // control-file commands run and failed
+	HandleLookups                int64 // files found by inode number for handles the kernel had forgotten
 }
 
 // mount is the state every node of one mount shares.
@@ -93,6 +94,7 @@ type mount struct {
 		reads, readBytes, writes, writeBytes atomic.Int64
 		copies, copyBytes, fsyncs            atomic.Int64
 		ctl, ctlFails                        atomic.Int64
+		handleLookups                        atomic.Int64
 	}
 }
 
@@ -116,6 +118,7 @@ const (
 	snapshotsDirIno = firstSnapIno - 3
 	filesDirIno     = firstSnapIno - 4
 	firstSnapIno    = 3 << 62
+	controlFirstIno = filesDirIno // the lowest number that is not the live volume's
 )
 
 // controlName is the hidden directory at the mount root.
@@ -141,6 +144,11 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 	m.ctlDir = &controlDir{m: m}
 	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats, ServeView: m.serveView}
 	root := os.Geteuid() == 0
+	rootSt := mustStat(m.root)
+	if rootSt.Ino != 1 {
+		return nil, fmt.Errorf("mount %s: the volume's root has inode number %d, not 1", mountpoint, rootSt.Ino)
+	}
+	rootAttr := fs.StableAttr{Ino: 1, Gen: generation(rootSt)}
 	level := slog.LevelDebug
 	if m.opt.Debug {
 		level = slog.LevelInfo
@@ -173,8 +181,9 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 			// applies it only where no default ACL decides the mode) and
 			// whether an ACL change must clear the set-group-ID bit
 			// (SETXATTR_EXT).
-			EnableAcl:         true,
-			ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT,
+			EnableAcl: true,
+			// File handles that outlive the kernel's inodes: export.go.
+			ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT | fuse.CAP_EXPORT_SUPPORT,
 			Debug:             m.opt.Debug,
 			Logger:            goFuseLog,
 			PanicHandler: func(v any) fuse.Status {
@@ -186,7 +195,10 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 		EntryTimeout:    &entryTimeout,
 		AttrTimeout:     &attrTimeout,
 		NullPermissions: true,
-		Logger:          goFuseLog,
+		// Node IDs are inode numbers, so file handles outlive a remount.
+		ExternalNodeID: true,
+		RootStableAttr: &rootAttr,
+		Logger:         goFuseLog,
 	}
 	m.raw = newRawFS(fs.NewNodeFS(m.root, fopt))
 	srv, err := fuse.NewServer(m.raw, mountpoint, &fopt.MountOptions)
@@ -262,6 +274,7 @@ func (m *mount) statsNow() Stats {
 		CopyRanges: st.copies.Load(), CopyRangeBytes: st.copyBytes.Load(),
 		Fsyncs:      st.fsyncs.Load(),
 		CtlCommands: st.ctl.Load(), CtlCommandFails: st.ctlFails.Load(),
+		HandleLookups: st.handleLookups.Load(),
 	}
 }
 
@@ -274,6 +287,7 @@ func (m *mount) frontendStats() map[string]any {
 			"writes": s.Writes, "write_bytes": s.WriteBytes,
 			"copy_ranges": s.CopyRanges, "copy_range_bytes": s.CopyRangeBytes,
 			"fsyncs": s.Fsyncs, "ctl_commands": s.CtlCommands, "ctl_failures": s.CtlCommandFails,
+			"handle_lookups": s.HandleLookups,
 		},
 	}
 }

@@ -24,8 +24,9 @@ type node struct {
 	top  *fs.Inode // the node of vol's root directory; nil if this is it
 	snap uint64    // the snapshot's id, or 0 on the live volume
 
-	mu   sync.Mutex
-	open map[*handle]struct{} // open handles of a regular file
+	mu    sync.Mutex
+	open  map[*handle]struct{} // open handles of a regular file
+	found string               // where LookupNode found a node the kernel had forgotten (export.go)
 }
 
 // handle is an open regular file. Release closes it, unless a request
@@ -75,8 +76,19 @@ func (n *node) topInode() *fs.Inode {
 	return n.top
 }
 
-// path returns the node's path in its volume, as go-fuse last saw it.
+// path returns the node's path in its volume, as go-fuse last saw it; a
+// node LookupNode made, until the kernel places it in the tree, goes by
+// where its file is (gonePath once it is gone).
 func (n *node) path() string {
+	if n.found != "" && n != n.m.root {
+		if _, parent := n.Parent(); parent == nil {
+			p, e := n.livePath()
+			if e != 0 {
+				return gonePath
+			}
+			return p
+		}
+	}
 	p := n.Path(n.topInode())
 	if p == "" {
 		return "."
@@ -134,7 +146,7 @@ func splitTime(t time.Time) (uint64, uint32) {
 func (n *node) newChild(ctx context.Context, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
 	n.fill(&out.Attr, st)
 	ch := &node{m: n.m, vol: n.vol, top: n.topInode(), snap: n.snap}
-	return n.NewInode(ctx, ch, fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: out.Attr.Ino})
+	return n.NewInode(ctx, ch, n.stableAttr(st))
 }
 
 // entry looks p up and returns its node.

@@ -727,15 +727,20 @@ func TestStatsText(t *testing.T) {
 
 	out := cowfsOK(t, "stats", mnt)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	// Lines as the user reads them: the width of the padding does not matter.
+	squeezed := map[string]bool{}
+	for _, l := range lines {
+		squeezed[strings.Join(strings.Fields(l), " ")] = true
+	}
 	for _, want := range []string{
-		"volume      main",
-		fmt.Sprintf("store       %s in %d blobs", humanSize(st.Store.Bytes), st.Store.Blobs),
-		"zombies     0 blobs waiting for deletion",
+		"volume main",
+		fmt.Sprintf("store %s in %d blobs", humanSize(st.Store.Bytes), st.Store.Blobs),
+		"zombies 0 blobs waiting for deletion",
 		"mount (fuse)",
-		fmt.Sprintf("  writes        %v (3.0 MiB)", fuse["writes"]),
-		"  fsyncs        1",
+		fmt.Sprintf("writes %v (3.0 MiB)", fuse["writes"]),
+		"fsyncs 1",
 	} {
-		if !slices.Contains(lines, want) {
+		if !squeezed[want] {
 			t.Errorf("stats lacks the line %q:\n%s", want, out)
 		}
 	}

@@ -44,6 +44,9 @@ const statsFields = `With --json, stdout holds the JSON object of the control co
                  ctl_commands      control-file commands run (cowfs clone,
                                    snapshot, du, stats, ... each run one)
                  ctl_failures      control-file commands that failed
+                 handle_lookups    files found by inode number for file
+                                   handles (open_by_handle_at, NFS) whose
+                                   inode the kernel had dropped
 
 Only reads from the store go through the caches. The tree of a volume
 that the mount has loaded or built stays in memory, so the node cache

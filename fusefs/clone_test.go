@@ -287,3 +287,21 @@ func TestTmpfileRefused(t *testing.T) {
 		t.Errorf("O_TMPFILE: %v, want EOPNOTSUPP", err)
 	}
 }
+
+// TestSnapshotDeleteAfterClose reads a snapshot's file and deletes the
+// snapshot at once, again and again: the kernel releases the closed file
+// only after close(2) returns, and the delete must not fail with EBUSY for
+// a file nobody has open any more.
+func TestSnapshotDeleteAfterClose(t *testing.T) {
+	m := mountMem(t)
+	if err := os.WriteFile(filepath.Join(m.dir, "a"), []byte("content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 300 {
+		ctlExec(t, m, "snapshot", "create", "s")
+		if got, err := os.ReadFile(filepath.Join(m.dir, ".cowfs", "snapshots", "s", "a")); err != nil || string(got) != "content" {
+			t.Fatalf("snapshot file: %q, %v", got, err)
+		}
+		ctlExec(t, m, "snapshot", "delete", "s")
+	}
+}

@@ -2,9 +2,11 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -164,6 +166,12 @@ func (c *ctlFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32
 	return &ctlHandle{m: c.m}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
 }
 
+// How long a control command that finds files still open retries: 1 s.
+const (
+	busyRetries = 20
+	busyWait    = 50 * time.Millisecond
+)
+
 // ctlHandle is one open of the control file.
 type ctlHandle struct {
 	m     *mount
@@ -182,7 +190,15 @@ func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.m.stats.ctl.Add(1)
-	reply, err := h.m.ctl.Exec(strings.TrimRight(string(data), "\n"))
+	line := strings.TrimRight(string(data), "\n")
+	reply, err := h.m.ctl.Exec(line)
+	// The kernel releases a file after close(2) has returned, so a file of
+	// a snapshot closed just before "snapshot delete" may still count as
+	// open: give such releases a moment to arrive.
+	for try := 0; errors.Is(err, syscall.EBUSY) && try < busyRetries; try++ {
+		time.Sleep(busyWait)
+		reply, err = h.m.ctl.Exec(line)
+	}
 	if err != nil {
 		h.m.stats.ctlFails.Add(1)
 		h.reply = []byte(err.Error() + "\n")

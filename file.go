@@ -489,7 +489,9 @@ const (
 
 // Fallocate allocates (extends the size unless FallocKeepSize), punches a
 // hole, zeroes, inserts or collapses the range [off, off+n), at any byte
-// offsets.
+// offsets. Allocating and zeroing reserve no space (see space.go for what
+// they promise) but fail with ENOSPC, changing nothing, when the range's
+// bytes that hold no data are more than the store has free.
 func (f *File) Fallocate(mode uint32, off, n int64) error {
 	v := f.v
 	v.f.mu.Lock()
@@ -516,8 +518,14 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 	size := r.Len
 	var err error
 	switch mode {
+	case 0, FallocKeepSize, FallocZeroRange, FallocZeroRange | FallocKeepSize:
+		if err := f.checkSpace(op, r, off, n); err != nil {
+			return err
+		}
+	}
+	switch mode {
 	case 0, FallocKeepSize:
-		// Space is not reserved ahead (data is copy-on-write); only the size grows.
+		// No space is reserved (space.go); only the size grows.
 		if mode == 0 && off+n > size {
 			r, err = rope.Truncate(t, r, off+n)
 		}

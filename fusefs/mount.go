@@ -45,6 +45,10 @@ type Options struct {
 	// StoreDir is the directory of the store, whose file system statfs(2)
 	// reports; empty reports the machine's memory (for an in-memory store).
 	StoreDir string
+	// Dev mounts without nodev, so that device nodes in the mount can be
+	// opened (the mount stays nosuid). Only root may: fusermount3 ignores
+	// dev for other users, so Mount refuses it instead.
+	Dev bool
 	// Debug logs every FUSE request and reply, through Logger at Info.
 	Debug bool
 	// Logger receives what an operator must act on: a panic recovered in
@@ -149,6 +153,13 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 		return nil, fmt.Errorf("mount %s: the volume's root has inode number %d, not 1", mountpoint, rootSt.Ino)
 	}
 	rootAttr := fs.StableAttr{Ino: 1, Gen: generation(rootSt)}
+	options := []string{"default_permissions"}
+	if m.opt.Dev {
+		if !root {
+			return nil, fmt.Errorf("mount %s: device nodes (dev) need root: fusermount3 mounts nodev for other users", mountpoint)
+		}
+		options = append(options, "dev") // go-fuse clears MS_NODEV for it
+	}
 	level := slog.LevelDebug
 	if m.opt.Debug {
 		level = slog.LevelInfo
@@ -160,7 +171,7 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 			Name:        "cowfs",
 			DirectMount: root,
 			AllowOther:  root,
-			Options:     []string{"default_permissions"},
+			Options:     options,
 			MaxWrite:    1 << 20,
 			// No splice: cowfs answers reads from memory, which go-fuse
 			// cannot splice, so each attempt only cost system calls, and

@@ -90,6 +90,40 @@ func (c *cred) newGid(dir *cowfs.Stat, asked uint32) uint32 {
 	return dir.GID
 }
 
+// chmodMode is what a chmod by c to mode sets on a file of group gid: mode
+// without the set-group-ID bit unless c is root or in the group, as
+// Linux's setattr_prepare decides, for directories too.
+func (c *cred) chmodMode(gid, mode uint32) uint32 {
+	if !c.root() && !c.inGroup(gid) {
+		mode &^= syscall.S_ISGID
+	}
+	return mode
+}
+
+// createMode is the mode of a new non-directory of group gid that c makes
+// asking for mode: a group-executable set-group-ID file for a group c is
+// not in (made so by a set-group-ID directory) loses the bit unless c is
+// root, as Linux's mode_strip_sgid decides; without group execute the bit
+// stays.
+func (c *cred) createMode(gid, mode uint32) uint32 {
+	const sgidExec = syscall.S_ISGID | syscall.S_IXGRP
+	if mode&sgidExec == sgidExec && !c.root() && !c.inGroup(gid) {
+		mode &^= syscall.S_ISGID
+	}
+	return mode
+}
+
+// mkdirMode is the mode of a new directory of dir asking for mode: no
+// set-ID bits of its own, and the set-group-ID bit if dir has it, whoever
+// makes it, as Linux's vfs_mkdir and inode_init_owner decide.
+func mkdirMode(dir *cowfs.Stat, mode uint32) uint32 {
+	mode &= 0o1777
+	if dir.Mode&syscall.S_ISGID != 0 {
+		mode |= syscall.S_ISGID
+	}
+	return mode
+}
+
 // maxCached bounds each of users' caches.
 const maxCached = 4096
 

@@ -523,10 +523,7 @@ func (f *fid) createFile(name string, flags int, mode, gid uint32) (Qid, error) 
 		return Qid{}, err
 	}
 	flags &= syscall.O_ACCMODE | os.O_APPEND
-	mode &= 0o7777
-	if !f.user.root() && !f.user.inGroup(gid) {
-		mode &^= syscall.S_ISGID // as Linux: no set-group-ID file for a group not one's own
-	}
+	mode = f.user.createMode(gid, mode&0o7777)
 	file, err := f.vol.OpenFile(p, flags|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return Qid{}, err

@@ -111,17 +111,14 @@ func (c *conn) mknod(m, r *Msg) error {
 		default:
 			return syscall.EINVAL
 		}
-		return f.vol.Mknod(p, m.Mode&(syscall.S_IFMT|0o7777), unix.Mkdev(m.Major, m.Minor))
+		mode := f.user.createMode(f.user.newGid(dir, m.Gid), m.Mode&(syscall.S_IFMT|0o7777))
+		return f.vol.Mknod(p, mode, unix.Mkdev(m.Major, m.Minor))
 	})
 }
 
 func (c *conn) mkdir(m, r *Msg) error {
 	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
-		mode := m.Mode & 0o1777 // as Linux's mkdir: set-ID bits only inherited
-		if dir.Mode&syscall.S_ISGID != 0 {
-			mode |= syscall.S_ISGID
-		}
-		return f.vol.Mkdir(p, mode)
+		return f.vol.Mkdir(p, mkdirMode(dir, m.Mode))
 	})
 }
 
@@ -361,14 +358,11 @@ func (c *conn) setattr(m, r *Msg) error {
 		}
 	}
 	if valid&attrMode != 0 {
-		mode := a.Mode & 0o7777
 		gid := st.GID
 		if valid&attrGID != 0 {
 			gid = a.GID
 		}
-		if !u.root() && !u.inGroup(gid) && !isDir(st) {
-			mode &^= syscall.S_ISGID // as Linux's chmod
-		}
+		mode := u.chmodMode(gid, a.Mode&0o7777)
 		if err := do(func(x *cowfs.File) error { return x.Chmod(mode) },
 			func() error { return f.vol.Chmod(f.path, mode) }); err != nil {
 			return err

@@ -113,7 +113,7 @@ func (c *conn) create(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if err := f.vol.Mkdir(p, m.Perm&(^uint32(0o777)|dir.Mode&0o777)&0o777); err != nil {
+	if err := f.vol.Mkdir(p, mkdirMode(dir, m.Perm&(^uint32(0o777)|dir.Mode&0o777)&0o777)); err != nil {
 		return err
 	}
 	if r.Qid, err = f.made(p, dir.GID); err != nil {
@@ -298,7 +298,11 @@ func (c *conn) wstat(m, r *Msg) error {
 	}
 	// Everything is checked: make the changes.
 	if d.Mode != ^plan9.Perm(0) {
-		if err := v.Chmod(f.path, uint32(d.Mode&0o777)|st.Mode&0o7000); err != nil {
+		newGid := st.GID
+		if gid != NoUname {
+			newGid = gid
+		}
+		if err := v.Chmod(f.path, u.chmodMode(newGid, uint32(d.Mode&0o777)|st.Mode&0o7000)); err != nil {
 			return err
 		}
 	}

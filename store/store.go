@@ -168,6 +168,18 @@ type Store interface {
 	Close() error
 }
 
+// FreeSpacer is implemented by a store that can tell how much more it can
+// hold; the engine refuses a fallocate that asks for more (ENOSPC). Both
+// backends of this module implement it.
+type FreeSpacer interface {
+	// FreeSpace returns how many more bytes the store can take now: the
+	// space available to unprivileged users on the file system holding a
+	// local store, the machine's free memory for an in-memory one. It is
+	// what the frontends' statfs reports as available; other users of
+	// that space change it at any time.
+	FreeSpace(ctx context.Context) (int64, error)
+}
+
 // ValidRootName reports whether name may name a root: 1 to 255 bytes, no NUL
 // and no '/'.
 func ValidRootName(name string) bool {

@@ -26,7 +26,7 @@ const mountCommitInterval = 5 * time.Second
 // mountFlags are the flags of cowfs mount.
 type mountFlags struct {
 	store, volume, cacheSize string
-	debug                    bool
+	debug, dev               bool
 	logs                     logFlags
 }
 
@@ -43,7 +43,9 @@ func mountCommand() *cobra.Command {
 			"interrupted is detached (gone from the namespace at once) and its open\n" +
 			"files are served until they are closed; a second signal stops at once.\n" +
 			"It commits every 5 s in the background. What an operator must act on is\n" +
-			"logged on stderr (--log-level, --log-format).",
+			"logged on stderr (--log-level, --log-format). The mount is nosuid and\n" +
+			"nodev, as FUSE mounts are by default; --dev (root only) lets device\n" +
+			"nodes in it be opened.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("want one MOUNTPOINT, got %q", args)
@@ -62,6 +64,7 @@ func mountCommand() *cobra.Command {
 	c.Flags().StringVar(&fl.volume, "volume", "main", "the volume `NAME` to mount (created if missing)")
 	c.Flags().BoolVar(&fl.debug, "debug", false, "log every FUSE request (go-fuse's trace, at level info; without\n"+
 		"--log-level, --debug sets it to debug)")
+	c.Flags().BoolVar(&fl.dev, "dev", false, "let device nodes in the mount be opened (mount without nodev; root only)")
 	cacheSizeFlag(c, &fl.cacheSize)
 	fl.logs.add(c)
 	return c
@@ -82,6 +85,10 @@ func runMount(mnt string, fl *mountFlags, stdout, stderr io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
+	if fl.dev && os.Geteuid() != 0 {
+		// Before the store is opened: the mount would fail anyway.
+		return errors.New("--dev needs root: fusermount3 mounts nodev for other users")
+	}
 	if fi, err := os.Stat(mnt); err != nil {
 		return fmt.Errorf("mount point: %w", err)
 	} else if !fi.IsDir() {
@@ -100,7 +107,7 @@ func runMount(mnt string, fl *mountFlags, stdout, stderr io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
-	opt := &fusefs.Options{Debug: fl.debug, Logger: logger}
+	opt := &fusefs.Options{Dev: fl.dev, Debug: fl.debug, Logger: logger}
 	if where != "mem:" {
 		opt.StoreDir = where
 	}

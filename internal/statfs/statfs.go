@@ -2,7 +2,10 @@
 // statfs answers of the FUSE and 9P frontends.
 package statfs
 
-import "syscall"
+import (
+	"math"
+	"syscall"
+)
 
 // Statfs is what a frontend reports: sizes in blocks of Bsize bytes.
 type Statfs struct {
@@ -10,6 +13,19 @@ type Statfs struct {
 	Blocks, Bfree, Bavail uint64
 	Files, Ffree          uint64
 	Namelen               uint32
+}
+
+// Avail is the space available to unprivileged users in bytes (df's
+// Avail), at most math.MaxInt64.
+func (s Statfs) Avail() int64 {
+	unit := uint64(s.Frsize)
+	if unit == 0 {
+		unit = uint64(s.Bsize)
+	}
+	if unit != 0 && s.Bavail > math.MaxInt64/unit {
+		return math.MaxInt64
+	}
+	return int64(s.Bavail * unit)
 }
 
 // Of reports the file system holding storeDir, or for an in-memory store

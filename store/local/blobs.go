@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cowfs/cowfs/internal/statfs"
 	"github.com/cowfs/cowfs/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -329,4 +330,20 @@ func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 		return nil
 	})
 	return u, err
+}
+
+// FreeSpace reports the space available to unprivileged users on the file
+// system holding the store (store.FreeSpacer).
+func (s *Store) FreeSpace(ctx context.Context) (int64, error) {
+	s.mu.RLock()
+	err := s.usable(false)
+	s.mu.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	st, err := statfs.Of(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("local: free space of %s: %w", s.dir, err)
+	}
+	return st.Avail(), nil
 }

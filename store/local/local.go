@@ -15,7 +15,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.FreeSpacer = (*Store)(nil)
+)
 
 // DefaultSegmentSize is the size past which appends start a new segment file.
 const DefaultSegmentSize = 64 << 20

@@ -11,10 +11,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cowfs/cowfs/internal/statfs"
 	"github.com/cowfs/cowfs/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.FreeSpacer = (*Store)(nil)
+)
 
 type blob struct {
 	data []byte
@@ -234,6 +238,21 @@ func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 		return store.Usage{}, errClosed
 	}
 	return store.Usage{Blobs: int64(len(s.blobs)), Bytes: s.bytes}, nil
+}
+
+// FreeSpace reports the machine's free memory (store.FreeSpacer).
+func (s *Store) FreeSpace(ctx context.Context) (int64, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return 0, errClosed
+	}
+	st, err := statfs.Of("")
+	if err != nil {
+		return 0, fmt.Errorf("mem: free memory: %w", err)
+	}
+	return st.Avail(), nil
 }
 
 // Close drops the store's contents. Every later call, Close included, fails

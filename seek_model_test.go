@@ -95,7 +95,11 @@ func TestSeekModel(t *testing.T) {
 				if keep {
 					mode |= FallocKeepSize
 				}
-				if err := fl.Fallocate(mode, off, n); err != nil {
+				// A zero range allocates what it covers without data, so a
+				// huge one can find too little free space: then nothing changes.
+				if err := fl.Fallocate(mode, off, n); errors.Is(err, syscall.ENOSPC) {
+					break
+				} else if err != nil {
 					rt.Fatal(err)
 				}
 				m.Hole(off, n, !keep)

@@ -441,8 +441,10 @@ func TestSemSeekDataHole(t *testing.T) {
 	cases := []seek{
 		{SeekData, 0, 0}, {SeekData, 100, 100}, {SeekHole, 0, 4096}, {SeekHole, 4095, 4096},
 		{SeekData, 4096, 1 << 20}, {SeekHole, 4096, 4096}, {SeekHole, 1 << 20, 1<<20 + 100<<10},
-		{SeekData, 1<<20 + 100<<10, 2<<20 + 5}, {SeekHole, 2<<20 + 5, 2<<20 + 15},
-		{SeekData, 2<<20 + 15, -1}, {SeekHole, 2<<20 + 15, 2<<20 + 15}, {SeekHole, size - 1, size - 1},
+		// Whole 4 KiB blocks: the 10 bytes at 2 MiB + 5 make [2 MiB, 2 MiB + 4 KiB) data.
+		{SeekData, 1<<20 + 100<<10, 2 << 20}, {SeekHole, 2<<20 + 5, 2<<20 + 4096},
+		{SeekData, 2<<20 + 15, 2<<20 + 15}, {SeekData, 2<<20 + 4096, -1},
+		{SeekHole, 2<<20 + 15, 2<<20 + 4096}, {SeekHole, size - 1, size - 1},
 		{SeekData, size, -1}, {SeekHole, size, -1}, {SeekData, size + 10, -1},
 	}
 	check := func(when string, cases []seek) {
@@ -470,7 +472,7 @@ func TestSemSeekDataHole(t *testing.T) {
 	check("reopened", cases)
 	// Punch the middle run out: its data becomes hole.
 	semOK(t, "Fallocate(punch)", w.Fallocate(FallocPunchHole|FallocKeepSize, 1<<20, 100<<10))
-	check("punched", []seek{{SeekData, 4096, 2<<20 + 5}, {SeekHole, 0, 4096}, {SeekHole, 5000, 5000}})
+	check("punched", []seek{{SeekData, 4096, 2 << 20}, {SeekHole, 0, 4096}, {SeekHole, 5000, 5000}})
 	if fi, _ := w.Stat(); fi.Size() != size {
 		t.Fatalf("size after punching with KEEP_SIZE: expected %d, got %d", size, fi.Size())
 	}
@@ -524,8 +526,8 @@ func TestSemEFBIG(t *testing.T) {
 	if n != 3 || err != io.EOF || !bytes.Equal(buf[:3], []byte{0, 0, 'z'}) {
 		t.Fatalf("ReadAt at MaxSize-3: expected (3 bytes \"\\0\\0z\", io.EOF), got (%d bytes %q, %v)", n, buf[:n], err)
 	}
-	if pos, err := r.Seek(0, SeekData); err != nil || pos != M-1 {
-		t.Fatalf("Seek(0, SEEK_DATA) of a file with one byte at its end: expected %d, got (%d, %v)", int64(M-1), pos, err)
+	if pos, err := r.Seek(0, SeekData); err != nil || pos != (M-1)/BlockSize*BlockSize {
+		t.Fatalf("Seek(0, SEEK_DATA) of a file with one byte at its end: expected %d (its block), got (%d, %v)", int64((M-1)/BlockSize*BlockSize), pos, err)
 	}
 	r.Close()
 	semOK(t, "Truncate(big, 0)", v.Truncate("big", 0))

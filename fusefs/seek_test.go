@@ -76,7 +76,12 @@ func TestSeekModelMount(t *testing.T) {
 				if keep {
 					mode |= unix.FALLOC_FL_KEEP_SIZE
 				}
-				err = unix.Fallocate(fd, mode, off, n)
+				// A zero range allocates what it covers without data, so a
+				// huge one can find too little free space: then nothing changes.
+				if err = unix.Fallocate(fd, mode, off, n); errors.Is(err, unix.ENOSPC) {
+					err = nil
+					break
+				}
 				md.Hole(off, n, !keep)
 			case 4:
 				src := names[0]

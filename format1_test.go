@@ -47,7 +47,9 @@ func TestFormat1(t *testing.T) {
 	must(t, err)
 	snap, err := v.OpenSnapshot("snap")
 	must(t, err)
-	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time { return time.Date(y, mo, d, h, mi, s, ns, time.UTC) }
+	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
+	}
 	for _, c := range []struct {
 		vol          *Volume
 		p            string

@@ -67,7 +67,9 @@ func main() {
 	check(v.SetXattr("acl", acl.DefaultXattr, def.Encode(), 0))
 	check(v.WriteFile("acl/f", []byte("inherits"), 0o666))
 	check(v.Chown("d", 1000, 100))
-	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time { return time.Date(y, mo, d, h, mi, s, ns, time.UTC) }
+	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
+	}
 	check(v.Chtimes("d/small", utc(1960, 1, 1, 0, 0, 0, 123456789), utc(1969, 12, 31, 23, 59, 59, 500000000)))
 	check(v.Chtimes("big", utc(1901, 12, 13, 20, 45, 52, 1), utc(2262, 1, 1, 0, 0, 0, 999999999)))
 	check(v.Chtimes("d", utc(2038, 1, 19, 3, 14, 8, 0), utc(1970, 1, 1, 0, 0, 0, 1)))

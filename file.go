@@ -571,6 +571,15 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 	return nil
 }
 
+// AtimeDue reports whether a read now would update the file's access time
+// (Options.Atime). The mount drops the kernel's cached pages of a file
+// opened while it is, so that the first read reaches cowfs.
+func (f *File) AtimeDue() bool {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	return !f.closed && f.x.atimeDue(f.v.f.now())
+}
+
 // Stat describes the file.
 func (f *File) Stat() (*FileInfo, error) {
 	f.v.f.mu.Lock()

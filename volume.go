@@ -151,24 +151,27 @@ func (x *inode) mark() {
 // it waits for the next commit made for another reason (v.lazy). A
 // snapshot never changes.
 func (x *inode) accessed() {
+	now := x.v.f.now()
+	if !x.atimeDue(now) {
+		return
+	}
+	x.ent.Atime = now
+	x.v.lazy = true
+	x.mark()
+}
+
+// atimeDue reports whether a read at now updates x's access time (see
+// accessed).
+func (x *inode) atimeDue(now dirtree.Time) bool {
 	v := x.v
 	mode := v.f.opt.Atime
-	if v.readOnly || mode == Noatime || x.removed {
-		return
-	}
-	now := v.f.now()
 	e := &x.ent
-	if e.Atime == now {
-		return
+	if v.readOnly || mode == Noatime || x.removed || e.Atime == now {
+		return false
 	}
 	const day = 24 * 60 * 60
-	if mode == Relatime && e.Mtime.Compare(e.Atime) < 0 && e.Ctime.Compare(e.Atime) < 0 &&
-		(now.Sec < math.MinInt64+day || e.Atime.Sec > now.Sec-day) {
-		return
-	}
-	e.Atime = now
-	v.lazy = true
-	x.mark()
+	return mode == Strictatime || e.Mtime.Compare(e.Atime) >= 0 || e.Ctime.Compare(e.Atime) >= 0 ||
+		now.Sec >= math.MinInt64+day && e.Atime.Sec <= now.Sec-day
 }
 
 // stamp sets x's change time and, if mod, its modification time.

@@ -952,8 +952,8 @@ const (
 // and only a directory has a default ACL. A value longer than
 // dirtree.XattrInlineMax is kept in a blob of its own (see docs/design.md).
 func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
-	if name == "" || len(name) > dirtree.MaxXattrName {
-		return errorf("setxattr", p, syscall.ERANGE, errors.New("bad attribute name"))
+	if err := xattrName("setxattr", p, name); err != nil {
+		return err
 	}
 	if len(value) > dirtree.MaxXattrValue {
 		return errorf("setxattr", p, syscall.E2BIG, errors.New("attribute values are limited to 64 KiB"))
@@ -986,8 +986,21 @@ func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 	})
 }
 
-// GetXattr returns an extended attribute (ENODATA if absent).
+// xattrName fails with ERANGE, as Linux does before anything else, for an
+// attribute name that is empty or longer than 255 bytes.
+func xattrName(op, p, name string) error {
+	if name == "" || len(name) > dirtree.MaxXattrName {
+		return errorf(op, p, syscall.ERANGE, errors.New("attribute names are 1 to 255 bytes"))
+	}
+	return nil
+}
+
+// GetXattr returns an extended attribute (ENODATA if absent; ERANGE for a
+// name no attribute can have).
 func (v *Volume) GetXattr(p, name string) ([]byte, error) {
+	if err := xattrName("getxattr", p, name); err != nil {
+		return nil, err
+	}
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	x, err := v.lookup("getxattr", p, false)
@@ -1040,9 +1053,13 @@ func (v *Volume) ListXattr(p string) ([]string, error) {
 	return names, nil
 }
 
-// RemoveXattr removes an extended attribute (ENODATA if absent; removing
-// an ACL that is not there succeeds, as on ext4, and leaves the mode).
+// RemoveXattr removes an extended attribute (ENODATA if absent, ERANGE
+// for a name no attribute can have; removing an ACL that is not there
+// succeeds, as on ext4, and leaves the mode).
 func (v *Volume) RemoveXattr(p, name string) error {
+	if err := xattrName("removexattr", p, name); err != nil {
+		return err
+	}
 	return v.setattr("removexattr", p, false, func(x *inode) error {
 		if name == acl.AccessXattr || name == acl.DefaultXattr {
 			return setACLEntry(&x.ent, name, nil, false, p)

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -140,6 +141,19 @@ func (f *FS) clock() time.Time {
 
 // now is the time that stamps a change.
 func (f *FS) now() dirtree.Time { return fromTime(f.clock()) }
+
+// nowNano is the time that stamps a volume's or snapshot's creation, in
+// nanoseconds since 1970 (what a volume node keeps), held within int64.
+func (f *FS) nowNano() int64 {
+	t := f.now()
+	if ns, ok := t.Nano(); ok {
+		return ns
+	}
+	if t.Sec < 0 {
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
 
 // FS is an opened store holding volumes.
 type FS struct {
@@ -346,7 +360,7 @@ func (f *FS) CreateVolume(name string) (*Volume, error) {
 	}
 	now := f.now()
 	root := dirtree.Entry{Mode: dirtree.TypeDir | 0o755, Local: 1, Atime: now, Mtime: now, Ctime: now, Btime: now}
-	v := newVolume(f, name, volRoot(name), false, volMeta{root: root, nextLocal: 2, nextScope: 1, nextPrefix: 1, nextLink: 1, created: f.clock().UnixNano()})
+	v := newVolume(f, name, volRoot(name), false, volMeta{root: root, nextLocal: 2, nextScope: 1, nextPrefix: 1, nextLink: 1, created: f.nowNano()})
 	v.dirty = true
 	if err := f.commitLocked([]*Volume{v}); err != nil {
 		return nil, wrapIO("create volume", name, err)
@@ -440,7 +454,7 @@ func (f *FS) linkRootLocked(op, from, to, what string) error {
 	if err != nil {
 		return wrapIO(op, what, err)
 	}
-	m.created = f.clock().UnixNano()
+	m.created = f.nowNano()
 	m.orphans = dirtree.Dir{}
 	node := &volumeNode{f: f, m: m}
 	nid, err := node.Hash()

@@ -973,7 +973,7 @@ func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 			return err
 		}
 		if x.ent.KeepInline(name, len(value)) {
-			x.ent.SetXattr(name, append([]byte{}, value...)) // never nil: nil removes
+			x.ent.PutXattr(dirtree.Inline(name, value), false)
 			return nil
 		}
 		id, err := v.f.st.Put(context.Background(), value)

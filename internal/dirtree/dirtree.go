@@ -272,11 +272,11 @@ func (e *Entry) XattrListSize() int {
 
 // KeepInline reports whether a value of n bytes for attribute name stays
 // inline in e, whose attribute of that name (if any) it replaces: an ACL
-// always does; another value if it is at most XattrInlineMax bytes and the
-// entry's inline names and values (ACLs aside) stay within
-// XattrInlineBudget.
+// or an empty value always does; another value if it is at most
+// XattrInlineMax bytes and the entry's inline names and values (ACLs
+// aside) stay within XattrInlineBudget.
 func (e *Entry) KeepInline(name string, n int) bool {
-	if AlwaysInline(name) {
+	if AlwaysInline(name) || n == 0 {
 		return true
 	}
 	if n > XattrInlineMax {

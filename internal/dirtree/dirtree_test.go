@@ -287,8 +287,11 @@ func TestKeepInline(t *testing.T) {
 		t.Fatal("an ACL counted in the budget")
 	}
 	e.SetXattr("user.fill", make([]byte, XattrInlineBudget-inlineBytes(&e)-len("user.fill")))
-	if inlineBytes(&e) != XattrInlineBudget || e.KeepInline("user.more", 0) {
+	if inlineBytes(&e) != XattrInlineBudget || e.KeepInline("user.more", 1) {
 		t.Fatalf("a value went inline past the budget (%d bytes inline)", inlineBytes(&e))
+	}
+	if !e.KeepInline("user.more", 0) {
+		t.Fatal("an empty value would be kept in a blob")
 	}
 	if !e.KeepInline("user.0000", len(mustXattr(t, &e, "user.0000").Value)) {
 		t.Fatal("replacing a value by one of the same size would leave the entry")

@@ -264,3 +264,27 @@ func TestXattrModel(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckXattrBlobs: the checker verifies blob-held values like file
+// data: a missing blob and a wrong count are reported, at the attribute.
+func TestCheckXattrBlobs(t *testing.T) {
+	st, f, v := semSetup(t)
+	ctx := context.Background()
+	val := bytes.Repeat([]byte("v"), 1000)
+	semWrite(t, v, "f", nil)
+	semOK(t, "SetXattr", v.SetXattr("f", "user.v", val, 0))
+	semOK(t, "Commit", f.Commit())
+	id := store.Sum(val)
+	semOK(t, "raise the count", st.Commit(ctx, store.Batch{Refs: map[store.ID]int64{id: 1}}))
+	rep, err := f.Check(ctx)
+	semOK(t, "Check", err)
+	if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "/f<user.v>: stored count 2, recomputed 1") {
+		t.Fatalf("Check with a value's blob counted twice: %v", err)
+	}
+	semOK(t, "delete the blob", st.Commit(ctx, store.Batch{Refs: map[store.ID]int64{id: -2}, Delete: []store.ID{id}}))
+	rep, err = CheckStore(ctx, mdlStore{Store: st})
+	semOK(t, "CheckStore", err)
+	if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "/f<user.v>: missing: referenced but not stored") {
+		t.Fatalf("Check with a value's blob missing: %v", err)
+	}
+}

@@ -34,7 +34,8 @@ func mountOptions(t *testing.T, dir string) []string {
 // TestMountAtime: cowfs mount does relatime by default and says so in the
 // mount options; a read's access time update is committed when the mount
 // stops and is there when it starts again; --atime=noatime and
-// --atime=strictatime show in the options, and a bad mode is a usage error.
+// --atime=strictatime show in the options, and a bad mode is a usage error
+// (of serve too).
 func TestMountAtime(t *testing.T) {
 	fusetest.Require(t)
 	store, mnt := t.TempDir(), t.TempDir()
@@ -84,6 +85,9 @@ func TestMountAtime(t *testing.T) {
 	}
 	if _, errs, status := cli(t, "mount", "--atime", "sometimes", "--store", "mem:", t.TempDir()); status != exitUsage || !strings.Contains(errs, "--atime") {
 		t.Errorf("bad --atime: status %d, %q", status, errs)
+	}
+	if _, errs, status := cli(t, "serve", "--atime", "sometimes", "--store", "mem:"); status != exitUsage || !strings.Contains(errs, "--atime") {
+		t.Errorf("serve with a bad --atime: status %d, %q", status, errs)
 	}
 }
 

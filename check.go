@@ -127,7 +127,8 @@ func (f *FS) Repair(ctx context.Context, rep *CheckReport) (int, error) {
 //   - every stored count equals the number of references recomputed from the
 //     roots (a stored blob nothing references is reported as leaked);
 //   - every tree is balanced, its summaries (lengths, counts, keys) exact and
-//     directory names strictly ordered; extents lie inside their blobs;
+//     directory names strictly ordered; extents lie inside their blobs,
+//     and extended attribute values kept in blobs have their blob's size;
 //   - directory subdirectory counts, hard-link name counts and link-table
 //     link counts agree with what the directories hold;
 //   - inode numbers are unique among everything reachable in each volume.
@@ -327,8 +328,18 @@ func (c *checker) verify(id store.ID, info store.BlobInfo, path string) ([]byte,
 	return b, true
 }
 
-// entry checks one directory entry and visits the trees it points at.
+// entry checks one directory entry and visits the trees and blobs it
+// points at.
 func (c *checker) entry(e dirtree.Entry, path string, child func(btree.Child, string)) {
+	for _, x := range e.Xattrs {
+		if x.Blob.IsZero() {
+			continue
+		}
+		if bi, ok := c.stored[x.Blob]; ok && bi.Size != int64(x.Size) {
+			c.problem(x.Blob, path, fmt.Sprintf("attribute %s of %d bytes is in a blob of %d", x.Name, x.Size, bi.Size))
+		}
+		child(btree.Child{ID: x.Blob, Raw: true}, path+"<"+x.Name+">")
+	}
 	switch {
 	case !e.Data.Empty():
 		if e.Type() != dirtree.TypeReg {

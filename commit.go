@@ -291,13 +291,21 @@ func (f *FS) loadAny(id store.ID) (btree.Encoder, error) {
 	return nil, corrupt("node %s has unknown kind %d", id.Short(), kind)
 }
 
-// commitLocked commits every dirty volume (and extra, which is not yet
-// registered) in one batch. The caller holds f.mu.
-func (f *FS) commitLocked(extra []*Volume) error {
+// commitLocked commits every changed volume (and extra, which is not yet
+// registered) in one batch, access times included. The caller holds f.mu.
+func (f *FS) commitLocked(extra []*Volume) error { return f.commitSomeLocked(extra, true) }
+
+// commitSomeLocked is commitLocked; unless lazy, volumes whose only changes
+// are access times (Volume.lazy) are left for later when nothing else
+// would be committed: so the background commit does not run for reads
+// alone, and their access times ride along with the next commit.
+func (f *FS) commitSomeLocked(extra []*Volume, lazy bool) error {
 	vols := append([]*Volume(nil), extra...)
 	for _, v := range f.vols {
 		vols = append(vols, v)
+		lazy = lazy || v.dirty
 	}
+	lazy = lazy || len(extra) > 0 || len(f.fresh) > 0 || !f.zq.Empty()
 	c := newCommit(f)
 	type done struct {
 		v  *Volume
@@ -316,7 +324,7 @@ func (f *FS) commitLocked(extra []*Volume) error {
 		if err := v.prepareLocked(); err != nil {
 			return err
 		}
-		if !v.dirty {
+		if !v.dirty && !(lazy && v.lazy) {
 			continue
 		}
 		node := &volumeNode{f: f, m: v.meta}

@@ -128,11 +128,15 @@ func (f *File) use(op string, write bool) error {
 // readContent returns the file's rope, buffered writes included, for a
 // reader: the rope is immutable and is read without the FS lock. On success
 // it returns with f.v.f.readMu held shared; the caller releases it when done.
+// A read (op "read") updates the access time (inode.accessed).
 func (f *File) readContent(op string) (rope.Rope, error) {
 	f.v.f.mu.Lock()
 	defer f.v.f.mu.Unlock()
 	r, err := f.contentLocked(op)
 	if err == nil {
+		if op == "read" {
+			f.x.accessed()
+		}
 		f.v.f.readMu.RLock()
 	}
 	return r, err
@@ -152,10 +156,19 @@ func (f *File) contentLocked(op string) (rope.Rope, error) {
 	return f.x.ent.Data, nil
 }
 
-// ReadAt reads len(p) bytes at off; io.EOF when fewer remain.
+// ReadAt reads len(p) bytes at off; io.EOF when fewer remain. Unless p is
+// empty, it updates the access time as Options.Atime says (also at end of
+// file, as Linux does).
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errorf("read", f.name, syscall.EINVAL, errors.New("negative offset"))
+	}
+	if len(p) == 0 {
+		_, err := f.readContent("check")
+		if err == nil {
+			f.v.f.readMu.RUnlock()
+		}
+		return 0, err
 	}
 	r, err := f.readContent("read")
 	if err != nil {
@@ -402,9 +415,15 @@ func (f *File) Chmod(mode uint32) error { return f.setattr("chmod", chmodInode(m
 func (f *File) Chown(uid, gid int) error { return f.setattr("chown", chownInode(uid, gid)) }
 
 // Chtimes sets the access and modification times, as futimens(2); a zero
-// time leaves one unchanged.
+// time leaves one unchanged (see Volume.Chtimes).
 func (f *File) Chtimes(atime, mtime time.Time) error {
-	return f.setattr("chtimes", chtimesInode(atime, mtime))
+	return f.setattr("chtimes", timesInode(omitZero(atime), omitZero(mtime)))
+}
+
+// SetTimes sets the access and modification times, as futimens(2): a nil
+// time is left unchanged, every other one is set (see Volume.SetTimes).
+func (f *File) SetTimes(atime, mtime *time.Time) error {
+	return f.setattr("utimes", timesInode(atime, mtime))
 }
 
 // setattr applies change to the open file's inode and updates its ctime.
@@ -566,6 +585,15 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 	return nil
 }
 
+// AtimeDue reports whether a read now would update the file's access time
+// (Options.Atime). The mount drops the kernel's cached pages of a file
+// opened while it is, so that the first read reaches cowfs.
+func (f *File) AtimeDue() bool {
+	f.v.f.mu.Lock()
+	defer f.v.f.mu.Unlock()
+	return !f.closed && f.x.atimeDue(f.v.f.now())
+}
+
 // Stat describes the file.
 func (f *File) Stat() (*FileInfo, error) {
 	f.v.f.mu.Lock()
@@ -606,7 +634,8 @@ func (f *File) Close() error {
 }
 
 // ReadDir reads up to n directory entries (all remaining if n <= 0), like
-// fs.ReadDirFile.
+// fs.ReadDirFile, and updates the directory's access time as
+// Options.Atime says.
 func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	f.v.f.mu.Lock()
 	defer f.v.f.mu.Unlock()
@@ -624,6 +653,7 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, wrapIO("readdir", f.name, err)
 	}
+	f.x.accessed()
 	f.dirPos += int64(len(infos))
 	out := make([]fs.DirEntry, len(infos))
 	for i, fi := range infos {

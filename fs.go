@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,13 @@ type Options struct {
 	// Now, if set, is the clock that stamps files (default time.Now);
 	// tests set it to make whole protocol exchanges reproducible.
 	Now func() time.Time
+	// Atime says when reading a file (File.Read, ReadAt) or listing a
+	// directory (ReadDir) updates its access time; the default is
+	// Relatime, as Linux mounts by default. Snapshots never change. An
+	// access time update alone does not make the volume dirty: it goes
+	// into the next commit made for another reason, or by Commit, Sync or
+	// Close, and a crash before then loses it.
+	Atime AtimeMode
 	// Logger receives the failures that have no caller to go to: a
 	// background commit's (the first of a run of failures, at Error, and
 	// the success that ends the run, at Info) and, at Open, an unreadable
@@ -71,6 +79,46 @@ type Options struct {
 	// caller are not logged. nil discards.
 	Logger *slog.Logger
 }
+
+// AtimeMode says when reads update access times, as Linux's mount options
+// relatime, noatime and strictatime do.
+type AtimeMode int
+
+const (
+	// Relatime updates the access time when it is not after the
+	// modification or change time, or is at least 24 hours old.
+	Relatime AtimeMode = iota
+	// Noatime never updates it.
+	Noatime
+	// Strictatime updates it at every read.
+	Strictatime
+)
+
+// String returns the mount option's name: relatime, noatime, strictatime.
+func (m AtimeMode) String() string {
+	switch m {
+	case Relatime:
+		return "relatime"
+	case Noatime:
+		return "noatime"
+	case Strictatime:
+		return "strictatime"
+	}
+	return fmt.Sprintf("AtimeMode(%d)", int(m))
+}
+
+// ParseAtimeMode parses a name String returns.
+func ParseAtimeMode(s string) (AtimeMode, error) {
+	for _, m := range []AtimeMode{Relatime, Noatime, Strictatime} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("atime mode %q: want relatime, noatime or strictatime", s)
+}
+
+// Atime returns when reads update access times (Options.Atime).
+func (f *FS) Atime() AtimeMode { return f.opt.Atime }
 
 // logger returns the FS's logger; nil Options.Logger discards.
 func (f *FS) logger() *slog.Logger {
@@ -83,12 +131,28 @@ func (f *FS) logger() *slog.Logger {
 // discardLogger drops every record.
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// now is the time that stamps a change, in Unix nanoseconds.
-func (f *FS) now() int64 {
+// clock returns the time of the FS's clock (Options.Now).
+func (f *FS) clock() time.Time {
 	if f.opt.Now != nil {
-		return f.opt.Now().UnixNano()
+		return f.opt.Now()
 	}
-	return time.Now().UnixNano()
+	return time.Now()
+}
+
+// now is the time that stamps a change.
+func (f *FS) now() dirtree.Time { return fromTime(f.clock()) }
+
+// nowNano is the time that stamps a volume's or snapshot's creation, in
+// nanoseconds since 1970 (what a volume node keeps), held within int64.
+func (f *FS) nowNano() int64 {
+	t := f.now()
+	if ns, ok := t.Nano(); ok {
+		return ns
+	}
+	if t.Sec < 0 {
+		return math.MinInt64
+	}
+	return math.MaxInt64
 }
 
 // FS is an opened store holding volumes.
@@ -143,6 +207,9 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	if f.opt.MaxInodes <= 0 {
 		f.opt.MaxInodes = 100_000
 	}
+	if f.opt.Atime < Relatime || f.opt.Atime > Strictatime {
+		return nil, errorf("open", "", syscall.EINVAL, fmt.Errorf("unknown atime mode %d", f.opt.Atime))
+	}
 	f.nodes = cache.New[any](f.opt.CacheBytes / 4)
 	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)
 	f.ropes = rope.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[rope.Extent], error) { return f.ropes.Decode(id, b) }))
@@ -174,7 +241,7 @@ func (f *FS) commitLoop() {
 		case <-tick.C:
 			f.mu.Lock()
 			if !f.closed {
-				f.backgroundDone(f.commitLocked(nil))
+				f.backgroundDone(f.commitSomeLocked(nil, false))
 			}
 			f.mu.Unlock()
 		}
@@ -293,7 +360,7 @@ func (f *FS) CreateVolume(name string) (*Volume, error) {
 	}
 	now := f.now()
 	root := dirtree.Entry{Mode: dirtree.TypeDir | 0o755, Local: 1, Atime: now, Mtime: now, Ctime: now, Btime: now}
-	v := newVolume(f, name, volRoot(name), false, volMeta{root: root, nextLocal: 2, nextScope: 1, nextPrefix: 1, nextLink: 1, created: now})
+	v := newVolume(f, name, volRoot(name), false, volMeta{root: root, nextLocal: 2, nextScope: 1, nextPrefix: 1, nextLink: 1, created: f.nowNano()})
 	v.dirty = true
 	if err := f.commitLocked([]*Volume{v}); err != nil {
 		return nil, wrapIO("create volume", name, err)
@@ -387,7 +454,7 @@ func (f *FS) linkRootLocked(op, from, to, what string) error {
 	if err != nil {
 		return wrapIO(op, what, err)
 	}
-	m.created = f.now()
+	m.created = f.nowNano()
 	m.orphans = dirtree.Dir{}
 	node := &volumeNode{f: f, m: m}
 	nid, err := node.Hash()

@@ -1529,7 +1529,8 @@ func (m *mdl) actXattr(t *rapid.T) {
 	name := mdlPickFrom([]string{"user.a", "user.b", "trusted.c"}).Draw(t, "name")
 	remove := mdlIntn(4).Draw(t, "remove") == 0
 	flags := mdlPickFrom([]int{0, 0, XattrCreate, XattrReplace}).Draw(t, "flags")
-	value := strings.Repeat(mdlPickFrom([]string{"", "x", "value"}).Draw(t, "value"), mdlIntn(4).Draw(t, "rep"))
+	// 30 repetitions of "value" are past dirtree.XattrInlineMax: a blob.
+	value := strings.Repeat(mdlPickFrom([]string{"", "x", "value"}).Draw(t, "value"), mdlPickFrom([]int{0, 1, 2, 3, 30}).Draw(t, "rep"))
 	r, want := mdlResolve(vs.root, p)
 	if want == 0 && r.node == nil {
 		want = syscall.ENOENT

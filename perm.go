@@ -48,11 +48,12 @@ func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, o createOpts) e
 	if e.Type() == dirtree.TypeLink {
 		return nil
 	}
-	raw, ok := dir.Xattr(acl.DefaultXattr)
+	x, ok := dir.Xattr(acl.DefaultXattr)
 	if !ok {
 		e.Mode &^= o.umask
 		return nil
 	}
+	raw := x.Value // an ACL is always inline (dirtree.AlwaysInline)
 	def, err := acl.Parse(raw)
 	if err != nil || def == nil {
 		return errorf(op, p, syscall.EIO, fmt.Errorf("the directory's default ACL is corrupt: %v", err))
@@ -122,26 +123,34 @@ func setACLEntry(e *dirtree.Entry, name string, a acl.ACL, clearSGID bool, p str
 	return nil
 }
 
-// setXattrBounded sets an attribute unless the entry's attributes would
-// exceed dirtree.MaxXattrs.
+// setXattrBounded sets an attribute inline unless it is new and the list
+// of the entry's attribute names would outgrow dirtree.MaxXattrList.
 func setXattrBounded(e *dirtree.Entry, name string, value []byte, p string) error {
-	old := e.Xattrs
-	e.SetXattr(name, value)
-	if e.XattrBytes() > dirtree.MaxXattrs {
-		e.Xattrs = old
-		return errorf("setxattr", p, syscall.ENOSPC, errors.New("attributes of one file are limited to 64 KiB"))
+	if err := listRoom(e, name, p); err != nil {
+		return err
 	}
+	e.SetXattr(name, value)
 	return nil
+}
+
+// listRoom fails with ENOSPC if adding attribute name to e would take the
+// list of its attribute names past dirtree.MaxXattrList, which is as much
+// as listxattr(2) returns; replacing an attribute always has room.
+func listRoom(e *dirtree.Entry, name, p string) error {
+	if _, ok := e.Xattr(name); ok || e.XattrListSize()+len(name)+1 <= dirtree.MaxXattrList {
+		return nil
+	}
+	return errorf("setxattr", p, syscall.ENOSPC, errors.New("the names of one file's attributes are limited to 64 KiB"))
 }
 
 // chmodACL rewrites the stored access ACL of e, if any, for the permission
 // bits of mode, as chmod(2) does.
 func chmodACL(e *dirtree.Entry, mode uint32) {
-	raw, ok := e.Xattr(acl.AccessXattr)
+	x, ok := e.Xattr(acl.AccessXattr)
 	if !ok {
 		return
 	}
-	a, err := acl.Parse(raw)
+	a, err := acl.Parse(x.Value)
 	if err != nil || a == nil {
 		return // checked when stored; a corrupt one is left for fsck
 	}
@@ -150,11 +159,11 @@ func chmodACL(e *dirtree.Entry, mode uint32) {
 
 // accessACL returns e's stored access ACL, nil if the mode says it all.
 func accessACL(e *dirtree.Entry) acl.ACL {
-	raw, ok := e.Xattr(acl.AccessXattr)
+	x, ok := e.Xattr(acl.AccessXattr)
 	if !ok {
 		return nil
 	}
-	a, err := acl.Parse(raw)
+	a, err := acl.Parse(x.Value)
 	if err != nil {
 		return nil
 	}

@@ -17,8 +17,9 @@ import (
 )
 
 // Usage is what a file or a directory tree holds (see Volume.Usage). Shared
-// and Exclusive count stored data: data blobs, each whole and once, and the
-// bytes small files keep inline in their tree nodes. Holes store nothing.
+// and Exclusive count stored data: data blobs (file data and large
+// attribute values), each whole and once, and the bytes small files keep
+// inline in their tree nodes. Holes store nothing.
 type Usage struct {
 	// Logical is the apparent size: the sizes of the regular files summed
 	// over their paths, a hard-linked file once.
@@ -38,8 +39,9 @@ type Usage struct {
 // too (Shared). A final symlink is followed.
 //
 // Stored data is the data blobs (each at its full size, also where p uses
-// only part of one) and the inline bytes of small files, which live in
-// their file's rope nodes. Each blob counts once, in one class, however many
+// only part of one; the blobs of extended attribute values longer than
+// dirtree.XattrInlineMax are data blobs too) and the inline bytes of small
+// files, which live in their file's rope nodes. Each blob counts once, in one class, however many
 // files and paths under p refer to it: a directory holding a file and its
 // clone stores the data once, exclusively. Tree nodes are not counted
 // (directory, rope and volume nodes, beyond the inline bytes), nor is p's
@@ -127,13 +129,15 @@ func (w *usageWalk) run(x *inode) error {
 		// A name of a hard-linked file: its data goes with its last name.
 		only = only && e.Nlink == 1
 	}
-	top, logical, err := w.content(e)
+	tops, logical, err := w.content(e)
 	if err != nil {
 		return err
 	}
 	w.u.Logical = logical
-	if top != nil && only {
-		top.freed++ // the pointer from p's entry goes with it
+	if only {
+		for _, top := range tops {
+			top.freed++ // the pointers from p's entry go with it
+		}
 	}
 	// Hard-linked files named under p count once each, and are p's when all
 	// their names are. (Names are counted per distinct directory node; a
@@ -147,13 +151,15 @@ func (w *usageWalk) run(x *inode) error {
 		if w.names[id] > int64(le.Nlink) {
 			return corrupt("link %d has %d names under the path but nlink %d", id, w.names[id], le.Nlink)
 		}
-		top, logical, err := w.content(le)
+		tops, logical, err := w.content(le)
 		if err != nil {
 			return err
 		}
 		w.u.Logical = addSat(w.u.Logical, logical)
-		if top != nil && only && w.names[id] == int64(le.Nlink) {
-			top.freed++
+		if only && w.names[id] == int64(le.Nlink) {
+			for _, top := range tops {
+				top.freed++
+			}
 		}
 	}
 	// Parents before children: a blob is freed when every pointer to it
@@ -257,10 +263,12 @@ func (w *usageWalk) find(d dirtree.Dir, name string, only bool) (dirtree.Entry, 
 	return dirtree.Entry{}, false, corrupt("entry %q missing from its committed directory", name)
 }
 
-// content walks the tree entry e points to, as its pointer counts it (see
-// dirtree's Children), and returns its top blob (nil if none) and e's
-// logical size.
-func (w *usageWalk) content(e dirtree.Entry) (*usageBlob, int64, error) {
+// content walks what entry e points to, as its pointers count it (see
+// dirtree's Children): the tree of its content and the blobs of its
+// out-of-line attribute values, which are stored data like a file's. It
+// returns the blobs e points to and e's logical size.
+func (w *usageWalk) content(e dirtree.Entry) ([]*usageBlob, int64, error) {
+	var tops []*usageBlob
 	var top *usageBlob
 	var err error
 	switch {
@@ -272,15 +280,42 @@ func (w *usageWalk) content(e dirtree.Entry) (*usageBlob, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if top != nil {
+		tops = append(tops, top)
+	}
+	for _, x := range e.Xattrs {
+		if x.Blob.IsZero() {
+			continue
+		}
+		b, err := w.dataBlob(x.Blob)
+		if err != nil {
+			return nil, 0, err
+		}
+		tops = append(tops, b)
+	}
 	switch {
 	case e.Link != 0:
-		return top, 0, nil
+		return tops, 0, nil
 	case e.Type() == dirtree.TypeReg:
-		return top, e.Data.Len, nil
+		return tops, e.Data.Len, nil
 	case e.IsDir() && top != nil:
-		return top, top.logical, nil
+		return tops, top.logical, nil
 	}
-	return top, 0, nil
+	return tops, 0, nil
+}
+
+// dataBlob returns the walk's record of data blob id, placing a new one in
+// the order.
+func (w *usageWalk) dataBlob(id store.ID) (*usageBlob, error) {
+	b, info, isNew, err := w.blob(id)
+	if err != nil {
+		return nil, err
+	}
+	if isNew {
+		b.data = info.Size
+		w.order = append(w.order, b)
+	}
+	return b, nil
 }
 
 // blob returns the walk's record of blob id, and whether it is new (then
@@ -325,13 +360,11 @@ func (w *usageWalk) dir(r dirtree.Dir) (*usageBlob, error) {
 		if e.Link != 0 {
 			w.names[e.Link]++
 		}
-		kb, logical, err := w.content(e)
+		kbs, logical, err := w.content(e)
 		if err != nil {
 			return nil, err
 		}
-		if kb != nil {
-			b.kids = append(b.kids, kb)
-		}
+		b.kids = append(b.kids, kbs...)
 		b.logical = addSat(b.logical, logical)
 	}
 	w.order = append(w.order, b)
@@ -362,13 +395,9 @@ func (w *usageWalk) rope(r rope.Rope) (*usageBlob, error) {
 	for _, e := range n.Items {
 		switch e.Kind {
 		case rope.Data:
-			db, info, isNew, err := w.blob(e.Blob)
+			db, err := w.dataBlob(e.Blob)
 			if err != nil {
 				return nil, err
-			}
-			if isNew {
-				db.data = info.Size
-				w.order = append(w.order, db)
 			}
 			b.kids = append(b.kids, db)
 		case rope.Inline:

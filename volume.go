@@ -1,8 +1,10 @@
 package cowfs
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"path"
 	"sort"
 	"strings"
@@ -47,7 +49,10 @@ type Volume struct {
 	root      *inode
 	committed store.ID
 	dirty     bool // changed since the last commit
-	closed    bool
+	// lazy: access times changed since the last commit, which wait for a
+	// commit made for another reason (Options.Atime)
+	lazy   bool
+	closed bool
 
 	links      map[uint64]*inode // loaded hard-linked inodes
 	orphans    map[*inode]bool   // unlinked while open
@@ -116,8 +121,14 @@ func (x *inode) isDir() bool { return x.ent.IsDir() }
 // touch marks x changed: its entry (and every ancestor's) must be written
 // back at the next commit.
 func (x *inode) touch() {
+	x.v.dirty = true
+	x.mark()
+}
+
+// mark flags x and its ancestors for writing back at the next commit of
+// the volume.
+func (x *inode) mark() {
 	v := x.v
-	v.dirty = true
 	for ; x != nil && !x.dirty; x = x.parent {
 		x.dirty = true
 		switch {
@@ -130,6 +141,37 @@ func (x *inode) touch() {
 			v.dirtySide[x] = true
 		}
 	}
+}
+
+// accessed updates x's access time for a read of its content or, for a
+// directory, of its entries, as Options.Atime says: with Relatime when the
+// access time is not after the modification or change time or is a day
+// old, as Linux's relatime_need_update, and never to the time it already
+// holds. The update marks x for writing back but leaves the volume clean:
+// it waits for the next commit made for another reason (v.lazy). A
+// snapshot never changes.
+func (x *inode) accessed() {
+	now := x.v.f.now()
+	if !x.atimeDue(now) {
+		return
+	}
+	x.ent.Atime = now
+	x.v.lazy = true
+	x.mark()
+}
+
+// atimeDue reports whether a read at now updates x's access time (see
+// accessed).
+func (x *inode) atimeDue(now dirtree.Time) bool {
+	v := x.v
+	mode := v.f.opt.Atime
+	e := &x.ent
+	if v.readOnly || mode == Noatime || x.removed || e.Atime == now {
+		return false
+	}
+	const day = 24 * 60 * 60
+	return mode == Strictatime || e.Mtime.Compare(e.Atime) >= 0 || e.Ctime.Compare(e.Atime) >= 0 ||
+		now.Sec >= math.MinInt64+day && e.Atime.Sec <= now.Sec-day
 }
 
 // stamp sets x's change time and, if mod, its modification time.
@@ -191,7 +233,7 @@ func (v *Volume) prepareLocked() error {
 	return nil
 }
 
-func (v *Volume) clearDirty() { v.dirty = false }
+func (v *Volume) clearDirty() { v.dirty, v.lazy = false, false }
 
 // syncSide writes changed link-table and orphan inodes into their tables.
 func (v *Volume) syncSide() error {
@@ -827,23 +869,41 @@ func chownInode(uid, gid int) func(*inode) error {
 }
 
 // Chtimes sets the access and modification times; a zero time leaves one
-// unchanged.
+// unchanged, as with os.Chtimes (so the instant 0001-01-01T00:00:00Z
+// itself, the zero time.Time, can only be set with SetTimes). Times are
+// kept to the nanosecond, from MinTime to MaxTime.
 func (v *Volume) Chtimes(p string, atime, mtime time.Time) error {
-	return v.setattr("chtimes", p, true, chtimesInode(atime, mtime))
+	return v.setattr("chtimes", p, true, timesInode(omitZero(atime), omitZero(mtime)))
 }
 
 // Lchtimes is Chtimes without following a final symlink.
 func (v *Volume) Lchtimes(p string, atime, mtime time.Time) error {
-	return v.setattr("lchtimes", p, false, chtimesInode(atime, mtime))
+	return v.setattr("lchtimes", p, false, timesInode(omitZero(atime), omitZero(mtime)))
 }
 
-func chtimesInode(atime, mtime time.Time) func(*inode) error {
+// SetTimes sets the access and modification times of p, not following a
+// final symlink, as utimensat(2) with AT_SYMLINK_NOFOLLOW: a nil time is
+// left unchanged (UTIME_OMIT), and every other one is set, the zero
+// time.Time too.
+func (v *Volume) SetTimes(p string, atime, mtime *time.Time) error {
+	return v.setattr("utimes", p, false, timesInode(atime, mtime))
+}
+
+// omitZero is nil for the zero time (Chtimes' "unchanged"), else &t.
+func omitZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func timesInode(atime, mtime *time.Time) func(*inode) error {
 	return func(x *inode) error {
-		if !atime.IsZero() {
-			x.ent.Atime = atime.UnixNano()
+		if atime != nil {
+			x.ent.Atime = fromTime(*atime)
 		}
-		if !mtime.IsZero() {
-			x.ent.Mtime = mtime.UnixNano()
+		if mtime != nil {
+			x.ent.Mtime = fromTime(*mtime)
 		}
 		return nil
 	}
@@ -882,20 +942,24 @@ const (
 	XattrClearSGID = 1 << 8
 )
 
-// SetXattr sets an extended attribute. The POSIX ACL attributes
-// acl.AccessXattr and acl.DefaultXattr follow Linux's rules (package acl):
-// the value must be a valid ACL, an access ACL sets the permission bits and
-// is stored only when the mode cannot express it, and only a directory has
-// a default ACL.
+// SetXattr sets an extended attribute, with Linux's limits and errors: a
+// name of 1 to 255 bytes (ERANGE), a value of at most 64 KiB (E2BIG), and
+// at most 64 KiB of names in a file's list of attributes, each with a NUL
+// (ENOSPC when a new one would not fit: what listxattr(2) can return). The
+// POSIX ACL attributes acl.AccessXattr and acl.DefaultXattr follow Linux's
+// rules (package acl): the value must be a valid ACL, an access ACL sets
+// the permission bits and is stored only when the mode cannot express it,
+// and only a directory has a default ACL. A value longer than
+// dirtree.XattrInlineMax is kept in a blob of its own (see docs/design.md).
 func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
-	if name == "" || len(name) > dirtree.MaxXattrName {
-		return errorf("setxattr", p, syscall.ERANGE, errors.New("bad attribute name"))
+	if err := xattrName("setxattr", p, name); err != nil {
+		return err
+	}
+	if len(value) > dirtree.MaxXattrValue {
+		return errorf("setxattr", p, syscall.E2BIG, errors.New("attribute values are limited to 64 KiB"))
 	}
 	if name == acl.AccessXattr || name == acl.DefaultXattr {
 		return v.setACL(p, name, value, flags)
-	}
-	if value == nil {
-		value = []byte{}
 	}
 	return v.setattr("setxattr", p, false, func(x *inode) error {
 		_, exists := x.ent.Xattr(name)
@@ -905,18 +969,38 @@ func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 		if !exists && flags&XattrReplace != 0 {
 			return errorf("setxattr", p, syscall.ENODATA, nil)
 		}
-		old := x.ent.Xattrs
-		x.ent.SetXattr(name, value)
-		if x.ent.XattrBytes() > dirtree.MaxXattrs {
-			x.ent.Xattrs = old
-			return errorf("setxattr", p, syscall.ENOSPC, errors.New("attributes of one file are limited to 64 KiB"))
+		if err := listRoom(&x.ent, name, p); err != nil {
+			return err
 		}
+		if x.ent.KeepInline(name, len(value)) {
+			x.ent.PutXattr(dirtree.Inline(name, value), false)
+			return nil
+		}
+		id, err := v.f.st.Put(context.Background(), value)
+		if err != nil {
+			return err
+		}
+		v.f.fresh[id] = true
+		x.ent.PutXattr(dirtree.Xattr{Name: name, Blob: id, Size: len(value)}, false)
 		return nil
 	})
 }
 
-// GetXattr returns an extended attribute (ENODATA if absent).
+// xattrName fails with ERANGE, as Linux does before anything else, for an
+// attribute name that is empty or longer than 255 bytes.
+func xattrName(op, p, name string) error {
+	if name == "" || len(name) > dirtree.MaxXattrName {
+		return errorf(op, p, syscall.ERANGE, errors.New("attribute names are 1 to 255 bytes"))
+	}
+	return nil
+}
+
+// GetXattr returns an extended attribute (ENODATA if absent; ERANGE for a
+// name no attribute can have).
 func (v *Volume) GetXattr(p, name string) ([]byte, error) {
+	if err := xattrName("getxattr", p, name); err != nil {
+		return nil, err
+	}
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	x, err := v.lookup("getxattr", p, false)
@@ -926,11 +1010,32 @@ func (v *Volume) GetXattr(p, name string) ([]byte, error) {
 	if x.ent.Type() == dirtree.TypeLink && (name == acl.AccessXattr || name == acl.DefaultXattr) {
 		return nil, errorf("getxattr", p, syscall.EOPNOTSUPP, errors.New("symlinks have no ACLs"))
 	}
-	val, ok := x.ent.Xattr(name)
+	a, ok := x.ent.Xattr(name)
 	if !ok {
 		return nil, errorf("getxattr", p, syscall.ENODATA, nil)
 	}
+	val, err := v.f.xattrValue(a)
+	if err != nil {
+		return nil, wrapIO("getxattr", p, err)
+	}
 	return append([]byte{}, val...), nil
+}
+
+// xattrValue returns the value of attribute a, reading its blob if it has
+// one (through the data cache). The caller holds f.mu, so no commit
+// deletes the blob meanwhile.
+func (f *FS) xattrValue(a dirtree.Xattr) ([]byte, error) {
+	if a.Blob.IsZero() {
+		return a.Value, nil
+	}
+	b, err := f.Blob(a.Blob)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != a.Size {
+		return nil, corrupt("attribute %s: blob %s holds %d bytes, its entry says %d", a.Name, a.Blob.Short(), len(b), a.Size)
+	}
+	return b, nil
 }
 
 // ListXattr returns the names of a file's extended attributes, sorted.
@@ -948,9 +1053,13 @@ func (v *Volume) ListXattr(p string) ([]string, error) {
 	return names, nil
 }
 
-// RemoveXattr removes an extended attribute (ENODATA if absent; removing
-// an ACL that is not there succeeds, as on ext4, and leaves the mode).
+// RemoveXattr removes an extended attribute (ENODATA if absent, ERANGE
+// for a name no attribute can have; removing an ACL that is not there
+// succeeds, as on ext4, and leaves the mode).
 func (v *Volume) RemoveXattr(p, name string) error {
+	if err := xattrName("removexattr", p, name); err != nil {
+		return err
+	}
 	return v.setattr("removexattr", p, false, func(x *inode) error {
 		if name == acl.AccessXattr || name == acl.DefaultXattr {
 			return setACLEntry(&x.ent, name, nil, false, p)
@@ -962,7 +1071,8 @@ func (v *Volume) RemoveXattr(p, name string) error {
 	})
 }
 
-// ReadDir lists a directory, sorted by name.
+// ReadDir lists a directory, sorted by name, and updates its access time
+// as Options.Atime says.
 func (v *Volume) ReadDir(p string) ([]*FileInfo, error) {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
@@ -973,7 +1083,11 @@ func (v *Volume) ReadDir(p string) ([]*FileInfo, error) {
 	if !x.isDir() {
 		return nil, errorf("readdir", p, syscall.ENOTDIR, nil)
 	}
-	return x.list(0, -1)
+	list, err := x.list(0, -1)
+	if err == nil {
+		x.accessed()
+	}
+	return list, err
 }
 
 // list returns up to n entries of directory x from position pos (n < 0: all).

@@ -35,8 +35,8 @@ var (
 // generation is the FUSE generation of a file: its birth time folded to 32
 // bits (go-fuse's Gen is 64 bits, the kernel keeps 32).
 func generation(st *cowfs.Stat) uint64 {
-	ns := uint64(st.Btime.UnixNano())
-	return (ns ^ ns>>32) & 0xffffffff
+	h := uint64(st.Btime.Unix())*1_000_000_007 ^ uint64(st.Btime.Nanosecond())
+	return (h ^ h>>32) & 0xffffffff
 }
 
 // stableAttr is the identity of the node for st.

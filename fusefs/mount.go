@@ -165,14 +165,21 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 		level = slog.LevelInfo
 	}
 	goFuseLog := log.New(logWriter{m.logger(), level}, "", 0)
+	flags, opts := atimeMountFlags(fsys.Atime())
+	if root {
+		opts = nil // flags, not options, for a direct mount
+	}
 	fopt := &fs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:      "cowfs",
 			Name:        "cowfs",
 			DirectMount: root,
-			AllowOther:  root,
-			Options:     options,
-			MaxWrite:    1 << 20,
+			// The kernel's own atime rule (shown in /proc/mounts) is
+			// the one cowfs follows (cowfs.Options.Atime).
+			DirectMountFlags: flags,
+			AllowOther:       root,
+			Options:          append(options, opts...),
+			MaxWrite:         1 << 20,
 			// No splice: cowfs answers reads from memory, which go-fuse
 			// cannot splice, so each attempt only cost system calls, and
 			// for a full 1 MiB read (whose reply outgrows a 1 MiB pipe)
@@ -223,6 +230,23 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 	}
 	setReadahead(mountpoint)
 	return &Server{srv: srv, m: m}, nil
+}
+
+// atimeMountFlags returns the mount flags of a direct mount (root) and the
+// option of a mount through fusermount3 that make the kernel's atime rule
+// mode's: relatime (the kernel's default), noatime or strictatime (which
+// fusermount3 3.14 does not know: such a mount fails unless made as root).
+// The kernel updates its cached access times by that rule and takes
+// cowfs's after every read that reaches cowfs.
+func atimeMountFlags(mode cowfs.AtimeMode) (uintptr, []string) {
+	flags := uintptr(syscall.MS_NOSUID | syscall.MS_NODEV)
+	switch mode {
+	case cowfs.Noatime:
+		return flags | syscall.MS_NOATIME, []string{"noatime"}
+	case cowfs.Strictatime:
+		return flags | syscall.MS_STRICTATIME, []string{"strictatime"}
+	}
+	return flags | syscall.MS_RELATIME, nil
 }
 
 // logger returns the mount's logger; nil Options.Logger discards.

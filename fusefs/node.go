@@ -134,13 +134,16 @@ func setTimes(out *fuse.Attr, st *cowfs.Stat) {
 	out.Ctime, out.Ctimensec = splitTime(st.Ctime)
 }
 
+// splitTime is t as the kernel's fuse_attr has it: seconds since 1970 as a
+// u64 the kernel reads as signed (so times before 1970 are negative) and
+// nanoseconds past them, 0 to 999,999,999.
 func splitTime(t time.Time) (uint64, uint32) {
-	ns := t.UnixNano()
-	if ns < 0 {
-		return 0, 0
-	}
-	return uint64(ns / 1e9), uint32(ns % 1e9)
+	return uint64(t.Unix()), uint32(t.Nanosecond())
 }
+
+// wireTime is the time the kernel sends as seconds (signed, in a u64) and
+// nanoseconds, within the range cowfs keeps (cowfs.UnixTime).
+func wireTime(sec uint64, nsec uint32) time.Time { return cowfs.UnixTime(int64(sec), int64(nsec)) }
 
 // newChild returns the node for the entry st of directory n.
 func (n *node) newChild(ctx context.Context, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
@@ -226,7 +229,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 
 // setattrFile applies in to an open file.
 func setattrFile(f *cowfs.File, in *fuse.SetAttrIn) syscall.Errno {
-	return applySetattr(in, f.Chmod, f.Chown, f.Truncate, f.Chtimes)
+	return applySetattr(in, f.Chmod, f.Chown, f.Truncate, f.SetTimes)
 }
 
 // setattrPath applies in to the file at p (a final symlink is not followed
@@ -236,13 +239,13 @@ func (n *node) setattrPath(p string, in *fuse.SetAttrIn) syscall.Errno {
 		func(mode uint32) error { return n.vol.Chmod(p, mode) },
 		func(uid, gid int) error { return n.vol.Lchown(p, uid, gid) },
 		func(size int64) error { return n.vol.Truncate(p, size) },
-		func(atime, mtime time.Time) error { return n.vol.Lchtimes(p, atime, mtime) })
+		func(atime, mtime *time.Time) error { return n.vol.SetTimes(p, atime, mtime) })
 }
 
 // applySetattr makes the changes in asks for, in the order chmod, chown,
-// truncate, times, stopping at the first error.
+// truncate, times (nil: unchanged), stopping at the first error.
 func applySetattr(in *fuse.SetAttrIn, chmod func(uint32) error, chown func(int, int) error,
-	truncate func(int64) error, chtimes func(time.Time, time.Time) error) syscall.Errno {
+	truncate func(int64) error, setTimes func(atime, mtime *time.Time) error) syscall.Errno {
 	if mode, ok := in.GetMode(); ok {
 		if err := chmod(mode); err != nil {
 			return errno(err)
@@ -267,16 +270,24 @@ func applySetattr(in *fuse.SetAttrIn, chmod func(uint32) error, chown func(int, 
 			return errno(err)
 		}
 	}
-	atime, aok := in.GetATime()
-	mtime, mok := in.GetMTime()
-	if aok || mok {
-		if !aok {
-			atime = time.Time{}
+	var atime, mtime *time.Time
+	now := time.Now()
+	if in.Valid&fuse.FATTR_ATIME != 0 {
+		t := wireTime(in.Atime, in.Atimensec)
+		if in.Valid&fuse.FATTR_ATIME_NOW != 0 {
+			t = now
 		}
-		if !mok {
-			mtime = time.Time{}
+		atime = &t
+	}
+	if in.Valid&fuse.FATTR_MTIME != 0 {
+		t := wireTime(in.Mtime, in.Mtimensec)
+		if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
+			t = now
 		}
-		if err := chtimes(atime, mtime); err != nil {
+		mtime = &t
+	}
+	if atime != nil || mtime != nil {
+		if err := setTimes(atime, mtime); err != nil {
 			return errno(err)
 		}
 	}
@@ -336,7 +347,11 @@ func (n *node) openFlags(kernel uint32) (int, syscall.Errno) {
 	return fl, 0
 }
 
-// Open opens a regular file.
+// Open opens a regular file. The kernel keeps the file's cached pages
+// (FOPEN_KEEP_CACHE), except when the open is for reading and a read would
+// update the access time (cowfs.Options.Atime): a read from those pages
+// would never reach cowfs, so they are dropped and the first read comes
+// through.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	fl, e := n.openFlags(flags)
 	if e != 0 {
@@ -346,7 +361,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return n.opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
+	keep := uint32(fuse.FOPEN_KEEP_CACHE)
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY && f.AtimeDue() {
+		keep = 0
+	}
+	return n.opened(&handle{f: f}), keep, 0
 }
 
 // umask returns the create option of the umask the kernel sent with the

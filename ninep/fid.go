@@ -232,7 +232,9 @@ func (f *fid) qidOf(st *cowfs.Stat) Qid { return qidOf(st, f.versioned) }
 func qidOf(st *cowfs.Stat, versioned bool) Qid {
 	q := Qid{Path: st.Ino}
 	if versioned {
-		q.Vers = uint32(st.Mtime.UnixNano())
+		// Nanoseconds since 1970, wrapped to 32 bits (as far as any time
+		// goes): a new version whenever the modification time changes.
+		q.Vers = uint32(uint64(st.Mtime.Unix())*1e9 + uint64(st.Mtime.Nanosecond()))
 	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:

@@ -283,11 +283,19 @@ func (c *conn) getattr(m, r *Msg) error {
 	return nil
 }
 
+// timespec is t as Rgetattr carries it: seconds since 1970 in a u64 that
+// Linux's client reads as signed (before 1970: negative), and nanoseconds.
 func timespec(t time.Time) Timespec {
-	if t.IsZero() {
-		return Timespec{}
-	}
 	return Timespec{Sec: uint64(t.Unix()), Nsec: uint64(t.Nanosecond())}
+}
+
+// timeOf is the time a Tsetattr carries, as timespec has it; the
+// nanoseconds must be below a second.
+func timeOf(ts Timespec) (time.Time, error) {
+	if ts.Nsec >= 1e9 {
+		return time.Time{}, perr(syscall.EINVAL, "%d nanoseconds", ts.Nsec)
+	}
+	return cowfs.UnixTime(int64(ts.Sec), int64(ts.Nsec)), nil
 }
 
 func attrOf(st *cowfs.Stat) Attr {
@@ -375,22 +383,26 @@ func (c *conn) setattr(m, r *Msg) error {
 		}
 	}
 	if valid&(setattrAtime|setattrMtime) != 0 {
-		var at, mt time.Time // zero: leave as is
+		var at, mt *time.Time // nil: leave as is
 		now := time.Now()
-		if valid&setattrAtime != 0 {
-			at = now
-			if valid&setattrAtSet != 0 {
-				at = time.Unix(int64(a.Atime.Sec), int64(a.Atime.Nsec))
+		for _, c := range []struct {
+			set, given uint32
+			ts         Timespec
+			t          **time.Time
+		}{{setattrAtime, setattrAtSet, a.Atime, &at}, {setattrMtime, setattrMtSet, a.Mtime, &mt}} {
+			if valid&c.set == 0 {
+				continue
 			}
-		}
-		if valid&setattrMtime != 0 {
-			mt = now
-			if valid&setattrMtSet != 0 {
-				mt = time.Unix(int64(a.Mtime.Sec), int64(a.Mtime.Nsec))
+			t := now
+			if valid&c.given != 0 {
+				if t, err = timeOf(c.ts); err != nil {
+					return err
+				}
 			}
+			*c.t = &t
 		}
-		if err := do(func(x *cowfs.File) error { return x.Chtimes(at, mt) },
-			func() error { return f.vol.Lchtimes(f.path, at, mt) }); err != nil {
+		if err := do(func(x *cowfs.File) error { return x.SetTimes(at, mt) },
+			func() error { return f.vol.SetTimes(f.path, at, mt) }); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package ninep
 
 import (
+	"math"
 	"os"
 	"path"
 	"syscall"
@@ -141,6 +142,13 @@ func (c *conn) stat(m, r *Msg) error {
 	return err
 }
 
+// plan9Time is t as 9P2000's stat has it: unsigned 32-bit seconds since
+// 1970, which end in 2106. A time before 1970 is 0, one after the end is
+// the last second (2106-02-07T06:28:15Z), as Plan 9 cannot say more.
+func plan9Time(t time.Time) uint32 {
+	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
+}
+
 // dirOf describes a file as a 9P2000 directory entry, with user and group
 // names from the machine's user database.
 func (c *conn) dirOf(name string, st *cowfs.Stat) *plan9.Dir {
@@ -149,8 +157,8 @@ func (c *conn) dirOf(name string, st *cowfs.Stat) *plan9.Dir {
 	d := &plan9.Dir{
 		Qid:    plan9.Qid{Path: q.Path, Vers: q.Vers, Type: q.Type},
 		Mode:   plan9.Perm(st.Mode & 0o777),
-		Atime:  uint32(st.Atime.Unix()),
-		Mtime:  uint32(st.Mtime.Unix()),
+		Atime:  plan9Time(st.Atime),
+		Mtime:  plan9Time(st.Mtime),
 		Length: uint64(st.Size),
 		Name:   name,
 		Uid:    u.userName(st.UID),
@@ -317,7 +325,8 @@ func (c *conn) wstat(m, r *Msg) error {
 		}
 	}
 	if d.Mtime != ^uint32(0) {
-		if err := v.Lchtimes(f.path, time.Time{}, time.Unix(int64(d.Mtime), 0)); err != nil {
+		mt := time.Unix(int64(d.Mtime), 0)
+		if err := v.SetTimes(f.path, nil, &mt); err != nil {
 			return err
 		}
 	}

@@ -114,19 +114,3 @@ func TestMountDevNeedsRoot(t *testing.T) {
 		t.Error("mounted anyway")
 	}
 }
-
-// mountOptions returns the mount options /proc/mounts lists for dir.
-func mountOptions(t *testing.T, dir string) []string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 3 && f[1] == dir {
-			return strings.Split(f[3], ",")
-		}
-	}
-	t.Fatalf("%s is not in /proc/mounts", dir)
-	return nil
-}

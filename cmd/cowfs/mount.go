@@ -25,9 +25,9 @@ const mountCommitInterval = 5 * time.Second
 
 // mountFlags are the flags of cowfs mount.
 type mountFlags struct {
-	store, volume, cacheSize string
-	debug, dev               bool
-	logs                     logFlags
+	store, volume, cacheSize, atime string
+	debug, dev                      bool
+	logs                            logFlags
 }
 
 // mountCommand is `cowfs mount MOUNTPOINT`.
@@ -42,10 +42,11 @@ func mountCommand() *cobra.Command {
 			"SIGTERM ends it: it commits and exits 0. A mount still in use when\n" +
 			"interrupted is detached (gone from the namespace at once) and its open\n" +
 			"files are served until they are closed; a second signal stops at once.\n" +
-			"It commits every 5 s in the background. What an operator must act on is\n" +
-			"logged on stderr (--log-level, --log-format). The mount is nosuid and\n" +
-			"nodev, as FUSE mounts are by default; --dev (root only) lets device\n" +
-			"nodes in it be opened.",
+			"It commits every 5 s in the background. Reads update access times as\n" +
+			"--atime says (relatime by default, as Linux mounts), shown in the mount's\n" +
+			"options. What an operator must act on is logged on stderr (--log-level,\n" +
+			"--log-format). The mount is nosuid and nodev, as FUSE mounts are by\n" +
+			"default; --dev (root only) lets device nodes in it be opened.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("want one MOUNTPOINT, got %q", args)
@@ -66,6 +67,7 @@ func mountCommand() *cobra.Command {
 		"--log-level, --debug sets it to debug)")
 	c.Flags().BoolVar(&fl.dev, "dev", false, "let device nodes in the mount be opened (mount without nodev; root only)")
 	cacheSizeFlag(c, &fl.cacheSize)
+	atimeFlag(c, &fl.atime)
 	fl.logs.add(c)
 	return c
 }
@@ -89,13 +91,17 @@ func runMount(mnt string, fl *mountFlags, stdout, stderr io.Writer) (err error) 
 		// Before the store is opened: the mount would fail anyway.
 		return errors.New("--dev needs root: fusermount3 mounts nodev for other users")
 	}
+	atime, err := atimeOf(fl.atime)
+	if err != nil {
+		return err
+	}
 	if fi, err := os.Stat(mnt); err != nil {
 		return fmt.Errorf("mount point: %w", err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("mount point %s is not a directory", mnt)
 	}
 
-	f, _, where, err := openFS(fl.store, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache, Logger: logger})
+	f, _, where, err := openFS(fl.store, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache, Atime: atime, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -163,6 +169,23 @@ func detach(mnt string) error {
 func cacheSizeFlag(c *cobra.Command, size *string) {
 	c.Flags().StringVar(size, "cache-size", "", "cache `N` bytes of decoded nodes and data, as 512M, 2G or 1073741824\n"+
 		"(default a quarter of the machine's memory, at most 1G)")
+}
+
+// atimeFlag defines the --atime flag of the commands that serve.
+func atimeFlag(c *cobra.Command, mode *string) {
+	c.Flags().StringVar(mode, "atime", "relatime", "when reads update access times: `MODE` relatime (when the access time is\n"+
+		"not after the modification or change time, or is a day old), noatime, strictatime;\n"+
+		"an update alone makes no commit, it goes with the next one")
+	c.RegisterFlagCompletionFunc("atime", cobra.FixedCompletions([]string{"relatime", "noatime", "strictatime"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// atimeOf parses --atime.
+func atimeOf(flag string) (cowfs.AtimeMode, error) {
+	m, err := cowfs.ParseAtimeMode(flag)
+	if err != nil {
+		return 0, usageErrorf("--atime %q: want relatime, noatime or strictatime", flag)
+	}
+	return m, nil
 }
 
 // cacheSizeOf returns the cache size --cache-size asks for, or by default

@@ -19,9 +19,9 @@ import (
 
 // serveFlags are the flags of cowfs serve.
 type serveFlags struct {
-	store, listen, cacheSize string
-	open                     bool // --unauthenticated-network
-	logs                     logFlags
+	store, listen, cacheSize, atime string
+	open                            bool // --unauthenticated-network
+	logs                            logFlags
 }
 
 // serveCommand is `cowfs serve`.
@@ -35,8 +35,9 @@ func serveCommand() *cobra.Command {
 			"read-only. It prints a line ending in \"ready\" on stdout once listening, and\n" +
 			"in normal operation nothing else. SIGINT or SIGTERM closes the connections,\n" +
 			"commits and exits 0. 9P here has no authentication: an address that is\n" +
-			"not loopback needs --unauthenticated-network. What an operator must act\n" +
-			"on is logged on stderr (--log-level, --log-format).",
+			"not loopback needs --unauthenticated-network. Reads update access times\n" +
+			"as --atime says (relatime by default). What an operator must act on is\n" +
+			"logged on stderr (--log-level, --log-format).",
 		Args:              noArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -46,6 +47,7 @@ func serveCommand() *cobra.Command {
 	storeFlag(c, &fl.store)
 	c.Flags().StringVar(&fl.listen, "listen", "127.0.0.1:5640", "listen on `ADDR`: host:port (TCP) or a path (unix socket)")
 	cacheSizeFlag(c, &fl.cacheSize)
+	atimeFlag(c, &fl.atime)
 	c.Flags().BoolVar(&fl.open, "unauthenticated-network", false, "allow a TCP address that is not loopback: 9P has no authentication here,\n"+
 		"so anyone who can reach the address can read and change every volume")
 	fl.logs.add(c)
@@ -79,7 +81,11 @@ func runServe(fl *serveFlags, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	f, _, where, err := openFS(fl.store, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache, Logger: logger})
+	atime, err := atimeOf(fl.atime)
+	if err != nil {
+		return err
+	}
+	f, _, where, err := openFS(fl.store, mayCreate, &cowfs.Options{CommitInterval: mountCommitInterval, CacheBytes: cache, Atime: atime, Logger: logger})
 	if err != nil {
 		return err
 	}

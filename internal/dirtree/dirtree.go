@@ -8,6 +8,21 @@
 //
 // The same entry type also fills the volume's side tables (hard-link inodes,
 // orphans, inode scopes); there the name is a binary key.
+//
+// # Entry encoding
+//
+// An entry starts with a flags byte saying which optional fields follow.
+// Format 1 (every entry written before wide times and large attributes)
+// keeps the four times as zig-zag varints of nanoseconds since 1970, which
+// reach from 1677 to 2262, and every extended attribute inline, at most
+// 64 KiB of names and values in all. Format 2 is format 1 plus the flag
+// hasExt and, right after the flags byte, a uvarint of extension flags:
+// extTimes keeps each time as a zig-zag varint of seconds since 1970 and a
+// uvarint of nanoseconds (0 to 999,999,999) and extXattrs gives each
+// attribute either its value inline or the ID of a raw blob holding it
+// (see Xattr). Nothing else differs, so an entry format 1 can express is
+// written in format 1, byte for byte as before: old stores read as they
+// are, and a node changes bytes only where an entry needs the new fields.
 package dirtree
 
 import (
@@ -17,6 +32,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/internal/btree"
 	"github.com/cowfs/cowfs/internal/rope"
 	"github.com/cowfs/cowfs/store"
@@ -25,13 +41,29 @@ import (
 // NodeKind is the blob kind tag of directory nodes.
 const NodeKind = 2
 
-// Limits on entries.
+// Limits on entries. The extended attribute limits are Linux's
+// (XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX).
 const (
-	MaxName      = 255       // bytes in a name
-	MaxTarget    = 4095      // bytes in a symlink target
-	MaxXattrName = 255       // bytes in an xattr name
-	MaxXattrs    = 64 << 10  // total bytes of one entry's xattr names and values
-	MaxNlink     = 1<<31 - 1 // links to one inode
+	MaxName       = 255       // bytes in a name
+	MaxTarget     = 4095      // bytes in a symlink target
+	MaxXattrName  = 255       // bytes in an xattr name
+	MaxXattrValue = 64 << 10  // bytes in an xattr value
+	MaxXattrList  = 64 << 10  // bytes in the list of an entry's xattr names, each with a NUL
+	MaxNlink      = 1<<31 - 1 // links to one inode
+
+	// XattrInlineMax is the longest value kept inline in the entry (the
+	// POSIX ACLs excepted, which stay inline whatever their size: every
+	// stat and permission check reads them); a longer one is a raw blob of
+	// its own, so a directory node stays small whatever its files'
+	// attributes hold.
+	XattrInlineMax = 128
+	// XattrInlineBudget bounds an entry's inline names and values (ACLs
+	// excepted): a value that would take them past it is kept in a blob
+	// however short it is.
+	XattrInlineBudget = 64 << 10
+
+	// maxXattrs1 bounds an entry's names and values in format 1.
+	maxXattrs1 = 64 << 10
 )
 
 // File types, as in the S_IFMT bits of a POSIX mode.
@@ -46,10 +78,66 @@ const (
 	TypeSock = 0o140000
 )
 
-// Xattr is one extended attribute.
+// Xattr is one extended attribute: its value is inline (Value, Blob zero)
+// or kept in the raw blob Blob, which the entry references like file data
+// (Children reports it; the engine loads it when asked for the value).
 type Xattr struct {
 	Name  string
-	Value []byte
+	Value []byte   // the value, if inline
+	Blob  store.ID // the blob holding the value, if not inline
+	Size  int      // bytes of the value, inline or not
+}
+
+// Inline returns an inline attribute (copying value).
+func Inline(name string, value []byte) Xattr {
+	return Xattr{Name: name, Value: append([]byte{}, value...), Size: len(value)}
+}
+
+// AlwaysInline reports whether attribute name keeps its value inline
+// whatever its size: the POSIX ACLs, which the engine reads on every stat
+// and permission check.
+func AlwaysInline(name string) bool { return name == acl.AccessXattr || name == acl.DefaultXattr }
+
+// Time is a file time: seconds since 1970-01-01T00:00:00Z (negative before
+// it) and nanoseconds past that second.
+type Time struct {
+	Sec  int64
+	Nsec uint32 // 0 to 999,999,999
+}
+
+// Compare returns -1, 0 or +1 as t is before, equal to or after u.
+func (t Time) Compare(u Time) int {
+	switch {
+	case t.Sec < u.Sec || t.Sec == u.Sec && t.Nsec < u.Nsec:
+		return -1
+	case t == u:
+		return 0
+	}
+	return 1
+}
+
+// TimeOfNano returns the time ns nanoseconds after 1970-01-01T00:00:00Z.
+func TimeOfNano(ns int64) Time {
+	sec, nsec := ns/1e9, ns%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	return Time{Sec: sec, Nsec: uint32(nsec)}
+}
+
+// Nano returns t in nanoseconds since 1970-01-01T00:00:00Z, and whether
+// that fits in an int64 (from 1677-09-21 to 2262-04-11).
+func (t Time) Nano() (int64, bool) {
+	const g = 1_000_000_000
+	const lo, hi = math.MinInt64 / g, math.MaxInt64 / g // -9223372036, 9223372036
+	ns := int64(t.Nsec)
+	switch {
+	case t.Sec >= lo && t.Sec < hi, t.Sec == hi && ns <= math.MaxInt64%g:
+		return t.Sec*g + ns, true
+	case t.Sec == lo-1 && ns >= g+math.MinInt64%g:
+		return lo*g - (g - ns), true
+	}
+	return 0, false
 }
 
 // Entry is one name in a directory and the inode it names.
@@ -73,14 +161,14 @@ type Entry struct {
 	// name itself), so a directory clone finds them without a full walk.
 	Links uint64
 	// Subdirs counts the directories directly inside a directory (st_nlink-2).
-	Subdirs uint32
-	// Times in nanoseconds since the Unix epoch.
-	Atime, Mtime, Ctime, Btime int64
+	Subdirs                    uint32
+	Atime, Mtime, Ctime, Btime Time
 	Rdev                       uint64 // device number of a device node
 	Target                     string // symlink target
-	Xattrs                     []Xattr
-	Data                       rope.Rope        // regular file content
-	Dir                        btree.Ref[Entry] // directory content
+	// Xattrs are the extended attributes, sorted by name.
+	Xattrs []Xattr
+	Data   rope.Rope        // regular file content
+	Dir    btree.Ref[Entry] // directory content
 }
 
 // Type returns the entry's file type bits.
@@ -132,25 +220,34 @@ func (e *Entry) FileMode() fs.FileMode {
 	return m
 }
 
-// Xattr returns the value of the named attribute.
-func (e *Entry) Xattr(name string) ([]byte, bool) {
+// Xattr returns the named attribute.
+func (e *Entry) Xattr(name string) (Xattr, bool) {
 	i := sort.Search(len(e.Xattrs), func(i int) bool { return e.Xattrs[i].Name >= name })
 	if i < len(e.Xattrs) && e.Xattrs[i].Name == name {
-		return e.Xattrs[i].Value, true
+		return e.Xattrs[i], true
 	}
-	return nil, false
+	return Xattr{}, false
 }
 
-// SetXattr sets (value != nil) or removes (value == nil) an attribute,
-// copying the list so entries sharing it are unaffected. It reports whether
-// the attribute existed before.
+// SetXattr sets an attribute to an inline copy of value (value != nil) or
+// removes it (value == nil). It reports whether the attribute existed.
 func (e *Entry) SetXattr(name string, value []byte) bool {
-	i := sort.Search(len(e.Xattrs), func(i int) bool { return e.Xattrs[i].Name >= name })
-	existed := i < len(e.Xattrs) && e.Xattrs[i].Name == name
+	if value == nil {
+		return e.PutXattr(Xattr{Name: name}, true)
+	}
+	return e.PutXattr(Inline(name, value), false)
+}
+
+// PutXattr sets attribute x (or removes the attribute x.Name), copying the
+// list so entries sharing it are unaffected. It reports whether the
+// attribute existed before.
+func (e *Entry) PutXattr(x Xattr, remove bool) bool {
+	i := sort.Search(len(e.Xattrs), func(i int) bool { return e.Xattrs[i].Name >= x.Name })
+	existed := i < len(e.Xattrs) && e.Xattrs[i].Name == x.Name
 	out := make([]Xattr, 0, len(e.Xattrs)+1)
 	out = append(out, e.Xattrs[:i]...)
-	if value != nil {
-		out = append(out, Xattr{name, append([]byte{}, value...)})
+	if !remove {
+		out = append(out, x)
 	}
 	if existed {
 		i++
@@ -163,13 +260,39 @@ func (e *Entry) SetXattr(name string, value []byte) bool {
 	return existed
 }
 
-// XattrBytes is the total size of the entry's xattr names and values.
-func (e *Entry) XattrBytes() int {
+// XattrListSize is the size of the list of the entry's attribute names as
+// listxattr(2) returns it: each name and a NUL.
+func (e *Entry) XattrListSize() int {
 	n := 0
 	for _, x := range e.Xattrs {
-		n += len(x.Name) + len(x.Value)
+		n += len(x.Name) + 1
 	}
 	return n
+}
+
+// KeepInline reports whether a value of n bytes for attribute name stays
+// inline in e, whose attribute of that name (if any) it replaces: an ACL
+// or an empty value always does; another value if it is at most
+// XattrInlineMax bytes and the entry's inline names and values (ACLs
+// aside) stay within XattrInlineBudget.
+func (e *Entry) KeepInline(name string, n int) bool {
+	if AlwaysInline(name) || n == 0 {
+		return true
+	}
+	if n > XattrInlineMax {
+		return false
+	}
+	used := len(name) + n
+	for _, x := range e.Xattrs {
+		if x.Name == name || AlwaysInline(x.Name) {
+			continue
+		}
+		used += len(x.Name)
+		if x.Blob.IsZero() {
+			used += len(x.Value)
+		}
+	}
+	return used <= XattrInlineBudget
 }
 
 // Tree is a directory tree type; see New.
@@ -191,6 +314,8 @@ func (ops) Split(e Entry, _ int64) (Entry, Entry) { return e, e } // never calle
 func (ops) Merge(a, _ Entry) (Entry, bool)        { return a, false }
 func (ops) Marked(Entry) bool                     { return false }
 
+// Children reports the entry's content tree (a file's rope or a
+// directory's tree) and the blobs of its out-of-line attribute values.
 func (ops) Children(e Entry, fn func(btree.Child) error) error {
 	var c btree.Child
 	var err error
@@ -199,13 +324,23 @@ func (ops) Children(e Entry, fn func(btree.Child) error) error {
 		c, err = btree.RefChild(e.Data)
 	case !e.Dir.Empty():
 		c, err = btree.RefChild(e.Dir)
-	default:
-		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return fn(c)
+	if !c.ID.IsZero() {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	for _, x := range e.Xattrs {
+		if !x.Blob.IsZero() {
+			if err := fn(btree.Child{ID: x.Blob, Raw: true}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Lookup returns the entry named name.
@@ -236,7 +371,8 @@ func Delete(t *Tree, d Dir, name string) (Dir, error) {
 	return t.Replace(d, pos, pos+1, Dir{})
 }
 
-// Entry encoding: a flags byte saying which optional fields follow, then the
+// Entry encoding (see the package documentation): a flags byte saying which
+// optional fields follow, with hasExt a uvarint of extension flags, then the
 // fields in the order below. Integers are unsigned varints; times are
 // zig-zag varints.
 const (
@@ -247,6 +383,13 @@ const (
 	hasLink
 	hasScope
 	hasRdev
+	hasExt // format 2: extension flags follow
+)
+
+// Extension flags (format 2).
+const (
+	extTimes  = 1 << iota // times as seconds and nanoseconds
+	extXattrs             // attributes inline or in blobs
 )
 
 func (ops) AppendItem(b []byte, e Entry) ([]byte, error) {
@@ -272,13 +415,36 @@ func (ops) AppendItem(b []byte, e Entry) ([]byte, error) {
 	if e.Rdev != 0 {
 		flags |= hasRdev
 	}
+	times := [4]Time{e.Atime, e.Mtime, e.Ctime, e.Btime}
+	var nanos [4]int64
+	var ext uint64
+	for i, t := range times {
+		var ok bool
+		if nanos[i], ok = t.Nano(); !ok {
+			ext |= extTimes
+		}
+	}
+	if !xattrsFormat1(e.Xattrs) {
+		ext |= extXattrs
+	}
+	if ext != 0 {
+		flags |= hasExt
+	}
 	b = append(b, flags)
+	if ext != 0 {
+		b = binary.AppendUvarint(b, ext)
+	}
 	b = appendString(b, e.Name)
 	for _, v := range []uint64{uint64(e.Mode), uint64(e.UID), uint64(e.GID), uint64(e.Nlink), e.Local, e.Links, uint64(e.Subdirs)} {
 		b = binary.AppendUvarint(b, v)
 	}
-	for _, t := range []int64{e.Atime, e.Mtime, e.Ctime, e.Btime} {
-		b = binary.AppendVarint(b, t)
+	for i, t := range times {
+		if ext&extTimes != 0 {
+			b = binary.AppendVarint(b, t.Sec)
+			b = binary.AppendUvarint(b, uint64(t.Nsec))
+		} else {
+			b = binary.AppendVarint(b, nanos[i])
+		}
 	}
 	var err error
 	if flags&hasData != 0 {
@@ -298,7 +464,16 @@ func (ops) AppendItem(b []byte, e Entry) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(e.Xattrs)))
 		for _, x := range e.Xattrs {
 			b = appendString(b, x.Name)
-			b = appendString(b, string(x.Value))
+			switch {
+			case ext&extXattrs == 0:
+				b = appendString(b, string(x.Value))
+			case x.Blob.IsZero():
+				b = binary.AppendUvarint(b, uint64(len(x.Value))<<1)
+				b = append(b, x.Value...)
+			default:
+				b = binary.AppendUvarint(b, uint64(x.Size)<<1|1)
+				b = append(b, x.Blob[:]...)
+			}
 		}
 	}
 	if flags&hasLink != 0 {
@@ -311,6 +486,19 @@ func (ops) AppendItem(b []byte, e Entry) ([]byte, error) {
 		b = binary.AppendUvarint(b, e.Rdev)
 	}
 	return b, nil
+}
+
+// xattrsFormat1 reports whether format 1 can hold xs: all inline, at most
+// maxXattrs1 bytes of names and values.
+func xattrsFormat1(xs []Xattr) bool {
+	n := 0
+	for _, x := range xs {
+		if !x.Blob.IsZero() {
+			return false
+		}
+		n += len(x.Name) + len(x.Value)
+	}
+	return n <= maxXattrs1
 }
 
 func appendString(b []byte, s string) []byte {
@@ -381,6 +569,13 @@ func (ops) DecodeItem(src []byte) (Entry, int, error) {
 	}
 	flags := src[0]
 	d.p = src[1:]
+	var ext uint64
+	if flags&hasExt != 0 {
+		ext = d.uvarint(extTimes|extXattrs, "extension flags")
+		if ext == 0 {
+			d.fail("extension flags")
+		}
+	}
 	var e Entry
 	e.Name = d.str(MaxName+16, "name") // side-table keys may be a little longer than names
 	e.Mode = uint32(d.uvarint(math.MaxUint32, "mode"))
@@ -390,10 +585,14 @@ func (ops) DecodeItem(src []byte) (Entry, int, error) {
 	e.Local = d.uvarint(math.MaxUint64, "inode")
 	e.Links = d.uvarint(math.MaxUint64, "links")
 	e.Subdirs = uint32(d.uvarint(math.MaxUint32, "subdirs"))
-	e.Atime = d.varint("atime")
-	e.Mtime = d.varint("mtime")
-	e.Ctime = d.varint("ctime")
-	e.Btime = d.varint("btime")
+	for _, t := range []*Time{&e.Atime, &e.Mtime, &e.Ctime, &e.Btime} {
+		if ext&extTimes != 0 {
+			t.Sec = d.varint("time")
+			t.Nsec = uint32(d.uvarint(1e9-1, "nanoseconds"))
+		} else {
+			*t = TimeOfNano(d.varint("time"))
+		}
+	}
 	if flags&hasData != 0 {
 		e.Data = decodeRoot[rope.Extent](d, "file root")
 	}
@@ -404,17 +603,7 @@ func (ops) DecodeItem(src []byte) (Entry, int, error) {
 		e.Target = d.str(MaxTarget, "symlink target")
 	}
 	if flags&hasXattrs != 0 {
-		n := d.uvarint(MaxXattrs, "xattr count")
-		total := 0
-		for i := uint64(0); i < n && d.err == nil; i++ {
-			x := Xattr{Name: d.str(MaxXattrName, "xattr name")}
-			x.Value = []byte(d.str(MaxXattrs, "xattr value"))
-			total += len(x.Name) + len(x.Value)
-			if total > MaxXattrs || (i > 0 && x.Name <= e.Xattrs[i-1].Name) {
-				d.fail("xattrs")
-			}
-			e.Xattrs = append(e.Xattrs, x)
-		}
+		d.xattrs(&e, ext&extXattrs != 0)
 	}
 	if flags&hasLink != 0 {
 		e.Link = d.uvarint(math.MaxUint64, "link")
@@ -425,11 +614,48 @@ func (ops) DecodeItem(src []byte) (Entry, int, error) {
 	if flags&hasRdev != 0 {
 		e.Rdev = d.uvarint(math.MaxUint64, "rdev")
 	}
-	if flags >= hasRdev<<1 {
-		d.fail("unknown flags")
-	}
 	if d.err != nil {
 		return Entry{}, 0, d.err
 	}
 	return e, len(src) - len(d.p), nil
+}
+
+// xattrs reads the attribute list of e, in format 2 if wide. Names are
+// 1 to MaxXattrName bytes, strictly increasing; format 1 holds at most
+// maxXattrs1 bytes of names and values, format 2 values of at most
+// MaxXattrValue bytes, inline or in a blob (never an ACL), and names of at
+// most MaxXattrList bytes in all.
+func (d *decoder) xattrs(e *Entry, wide bool) {
+	n := d.uvarint(MaxXattrList, "xattr count")
+	names, total := 0, 0
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		x := Xattr{Name: d.str(MaxXattrName, "xattr name")}
+		if !wide {
+			x.Value = []byte(d.str(maxXattrs1, "xattr value"))
+			x.Size = len(x.Value)
+			total += len(x.Name) + x.Size
+		} else {
+			k := d.uvarint(MaxXattrValue<<1|1, "xattr value")
+			x.Size = int(k >> 1)
+			switch {
+			case d.err != nil:
+			case k&1 == 0 && x.Size <= len(d.p):
+				x.Value = append([]byte{}, d.p[:x.Size]...)
+				d.p = d.p[x.Size:]
+			case k&1 == 1 && store.IDSize <= len(d.p) && !AlwaysInline(x.Name):
+				copy(x.Blob[:], d.p)
+				d.p = d.p[store.IDSize:]
+				if x.Blob.IsZero() {
+					d.fail("xattr blob")
+				}
+			default:
+				d.fail("xattr value")
+			}
+		}
+		names += len(x.Name)
+		if x.Name == "" || (!wide && total > maxXattrs1) || names > MaxXattrList || (i > 0 && x.Name <= e.Xattrs[i-1].Name) {
+			d.fail("xattrs")
+		}
+		e.Xattrs = append(e.Xattrs, x)
+	}
 }

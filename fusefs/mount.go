@@ -181,10 +181,10 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 			Options:          append(options, opts...),
 			MaxWrite:         1 << 20,
 			// No splice: cowfs answers reads from memory, which go-fuse
-			// cannot splice, so each attempt only cost system calls, and
-			// for a full 1 MiB read (whose reply outgrows a 1 MiB pipe)
-			// a log line. Without it fio's 1 MiB sequential reads ran
-			// 1.09x faster (docs/design.md, "The FUSE mount").
+			// cannot splice, so each attempt only cost system calls (two
+			// per 1 MiB read) and, for a full 1 MiB read (whose reply
+			// outgrows a 1 MiB pipe), a log line; throughput was the same
+			// (docs/design.md, "The FUSE mount").
 			DisableSplice: true,
 			MaxReadAhead:  1 << 20,
 			// No automatic invalidation of cached pages when a file's

@@ -12,10 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/acl"
-	"github.com/cowfs/cowfs/internal/fusetest"
-	"github.com/cowfs/cowfs/store/mem"
 	"golang.org/x/sys/unix"
 )
 
@@ -392,21 +389,8 @@ mkdir d; echo inside > d/x
 // TestACLAfterRemount checks that ACLs and the modes they set survive a
 // commit and a new mount of the same volume.
 func TestACLAfterRemount(t *testing.T) {
-	fusetest.Require(t)
-	fsys, err := cowfs.Open(mem.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Close()
-	vol, err := fsys.CreateVolume("main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	srv, err := Mount(fsys, vol, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRemountable(t)
+	dir := r.dir
 	sh(t, dir, "umask 022; touch f; setfacl -m u:1000:rwx f; mkdir d; setfacl -d -m g:100:r d; touch d/x")
 	type attr struct{ path, name string }
 	want := map[attr][]byte{}
@@ -415,22 +399,8 @@ func TestACLAfterRemount(t *testing.T) {
 			want[attr{p, name}] = lgetxattr(t, filepath.Join(dir, p), name)
 		}
 	}
-	if err := srv.Unmount(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Wait()
-	if err := fsys.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if srv, err = Mount(fsys, vol, dir, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := srv.Unmount(); err != nil {
-			t.Error(err)
-		}
-		srv.Wait()
-	}()
+	r.unmount()
+	r.mount()
 	for a, w := range want {
 		if got := lgetxattr(t, filepath.Join(dir, a.path), a.name); !bytes.Equal(got, w) {
 			t.Errorf("%s %s after remount: % x, want % x", a.path, a.name, got, w)

@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cowfs/cowfs"
-	"github.com/cowfs/cowfs/internal/fusetest"
-	"github.com/cowfs/cowfs/store/mem"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,33 +66,8 @@ func readHandle(t *testing.T, dir string, h unix.FileHandle) ([]byte, error) {
 // inodes, after it dropped them, after a rename and after a remount; a
 // handle of a removed file, or with another generation, is stale.
 func TestFileHandles(t *testing.T) {
-	fusetest.Require(t)
-	fsys, err := cowfs.Open(mem.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Close()
-	vol, err := fsys.CreateVolume("main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	srv, err := Mount(fsys, vol, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unmount := func() {
-		t.Helper()
-		if err := srv.Unmount(); err != nil {
-			t.Fatal(err)
-		}
-		srv.Wait()
-	}
-	defer func() {
-		if srv != nil {
-			unmount()
-		}
-	}()
+	r := newRemountable(t)
+	dir := r.dir
 	for p, data := range map[string]string{"f": "file f", "d/e/g": "file g", "d/gone": "removed"} {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
 			t.Fatal(err)
@@ -135,11 +107,11 @@ func TestFileHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	dropKernelCaches(t)
-	before := srv.Stats().HandleLookups
+	before := r.srv.Stats().HandleLookups
 	want("f, inode dropped", hf, "file f")
 	want("g, in a renamed directory", hg, "file g")
 	stale("a removed file", hgone)
-	if srv.Stats().HandleLookups == before {
+	if r.srv.Stats().HandleLookups == before {
 		t.Errorf("no handle was resolved by the mount: the kernel still had every inode (lookups %d)", before)
 	}
 	// A directory opened by handle, and a lookup relative to it.
@@ -164,14 +136,8 @@ func TestFileHandles(t *testing.T) {
 	stale("another generation", unix.NewFileHandle(hf.Type(), bad))
 
 	// After a remount.
-	unmount()
-	srv = nil
-	if err := fsys.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if srv, err = Mount(fsys, vol, dir, nil); err != nil {
-		t.Fatal(err)
-	}
+	r.unmount()
+	r.mount()
 	want("f after a remount", hf, "file f")
 	want("g after a remount", hg, "file g")
 	want("hard link after a remount", hlink, "file f")

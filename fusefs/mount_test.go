@@ -112,3 +112,59 @@ func TestPosix(t *testing.T) {
 		})
 	}
 }
+
+// remountable is a volume of an in-memory store that a test mounts in one
+// directory, unmounts (committing) and mounts again; the test's cleanup
+// unmounts it if it is mounted and closes the store.
+type remountable struct {
+	t    *testing.T
+	fsys *cowfs.FS
+	vol  *cowfs.Volume
+	dir  string
+	srv  *Server // nil while unmounted
+}
+
+func newRemountable(t *testing.T) *remountable {
+	t.Helper()
+	fusetest.Require(t)
+	fsys, err := cowfs.Open(mem.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := fsys.CreateVolume("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &remountable{t: t, fsys: fsys, vol: vol, dir: t.TempDir()}
+	t.Cleanup(func() {
+		if r.srv != nil {
+			r.unmount()
+		}
+		fsys.Close()
+	})
+	r.mount()
+	return r
+}
+
+// mount mounts the volume.
+func (r *remountable) mount() {
+	r.t.Helper()
+	srv, err := Mount(r.fsys, r.vol, r.dir, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.srv = srv
+}
+
+// unmount unmounts the volume and commits.
+func (r *remountable) unmount() {
+	r.t.Helper()
+	if err := r.srv.Unmount(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.srv.Wait()
+	r.srv = nil
+	if err := r.fsys.Commit(); err != nil {
+		r.t.Fatal(err)
+	}
+}

@@ -158,23 +158,17 @@ func TestConcurrentLinuxClients(t *testing.T) {
 func TestPermissionEdges(t *testing.T) {
 	s := newServer(t)
 	v, _ := s.FS.Volume("main")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(v.Mkdir("tmp", 0o1777))
-	must(v.WriteFile("tmp/roots", []byte("root's"), 0o666))
-	must(v.WriteFile("secret", []byte("secret"), 0o600))
-	must(v.WriteFile("grp", []byte("group"), 0o604))
-	must(v.Lchown("grp", 0, overflowGid))
-	must(v.WriteFile("shared", nil, 0o666))
-	must(v.WriteFile("suid", []byte("x"), 0o6777))
-	must(v.Mkdir("home", 0o777))
-	must(v.Lchown("home", 4242, overflowGid))
-	must(v.Mkdir("sgiddir", 0o2777))
-	must(v.Lchown("sgiddir", 0, 50))
+	must(t, v.Mkdir("tmp", 0o1777))
+	must(t, v.WriteFile("tmp/roots", []byte("root's"), 0o666))
+	must(t, v.WriteFile("secret", []byte("secret"), 0o600))
+	must(t, v.WriteFile("grp", []byte("group"), 0o604))
+	must(t, v.Lchown("grp", 0, overflowGid))
+	must(t, v.WriteFile("shared", nil, 0o666))
+	must(t, v.WriteFile("suid", []byte("x"), 0o6777))
+	must(t, v.Mkdir("home", 0o777))
+	must(t, v.Lchown("home", 4242, overflowGid))
+	must(t, v.Mkdir("sgiddir", 0o2777))
+	must(t, v.Lchown("sgiddir", 0, 50))
 
 	r := dial(t, s)
 	r.attachL(4242, "")
@@ -261,8 +255,8 @@ func TestPermissionEdges(t *testing.T) {
 	if rep := p.rpc(&Msg{Type: Twalk, Fid: 6, Newfid: 7}); rep.Type != Rerror || !strings.Contains(rep.Ename, "walk of open fid") {
 		t.Errorf("9P2000 walk of an open fid: %v", rep)
 	}
-	must(v.Rename("home/b", "home/b-moved", 0))
-	must(v.WriteFile("home/b", []byte("new"), 0o644))
+	must(t, v.Rename("home/b", "home/b-moved", 0))
+	must(t, v.WriteFile("home/b", []byte("new"), 0o644))
 	p.rpc(&Msg{Type: Tclunk, Fid: 6})
 	if got, err := v.ReadFile("home/b"); err != nil || string(got) != "new" {
 		t.Errorf("ORCLOSE removed the file that took the name: %q, %v", got, err)

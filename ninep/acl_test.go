@@ -29,41 +29,6 @@ func (c *aclClient) walk(names ...string) uint32 {
 	return c.next
 }
 
-// set sets attribute name of path to value; the error is the clunk's
-// (where the value is checked) or Txattrcreate's.
-func (c *aclClient) set(name string, value []byte, names ...string) syscall.Errno {
-	c.t.Helper()
-	fid := c.walk(names...)
-	if m := c.rpc(&Msg{Type: Txattrcreate, Fid: fid, Name: name, Size: uint64(len(value))}); m.Type == Rlerror {
-		c.rpc(&Msg{Type: Tclunk, Fid: fid})
-		return syscall.Errno(m.Ecode)
-	}
-	if len(value) > 0 {
-		c.ok(&Msg{Type: Twrite, Fid: fid, Data: value})
-	}
-	if m := c.rpc(&Msg{Type: Tclunk, Fid: fid}); m.Type == Rlerror {
-		return syscall.Errno(m.Ecode)
-	}
-	return 0
-}
-
-// get reads attribute name of path.
-func (c *aclClient) get(name string, names ...string) ([]byte, syscall.Errno) {
-	c.t.Helper()
-	fid := c.walk(names...)
-	defer c.rpc(&Msg{Type: Tclunk, Fid: fid})
-	c.next++
-	m := c.rpc(&Msg{Type: Txattrwalk, Fid: fid, Newfid: c.next, Name: name})
-	if m.Type == Rlerror {
-		return nil, syscall.Errno(m.Ecode)
-	}
-	defer c.rpc(&Msg{Type: Tclunk, Fid: c.next})
-	if m.Size == 0 {
-		return nil, 0
-	}
-	return c.ok(&Msg{Type: Tread, Fid: c.next, Count: uint32(m.Size)}).Data, 0
-}
-
 // open tries to open path with flags and returns the error.
 func (c *aclClient) open(flags uint32, names ...string) syscall.Errno {
 	c.t.Helper()
@@ -82,17 +47,11 @@ func (c *aclClient) open(flags uint32, names ...string) syscall.Errno {
 func TestACLs(t *testing.T) {
 	s := newServer(t)
 	v, _ := s.FS.Volume("main")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(v.WriteFile("f", []byte("secret"), 0o600))
-	must(v.WriteFile("g", []byte("group"), 0o600))
-	must(v.WriteFile("own", nil, 0o2775))
-	must(v.Lchown("own", 4242, 0))
-	must(v.Mkdir("d", 0o700))
+	must(t, v.WriteFile("f", []byte("secret"), 0o600))
+	must(t, v.WriteFile("g", []byte("group"), 0o600))
+	must(t, v.WriteFile("own", nil, 0o2775))
+	must(t, v.Lchown("own", 4242, 0))
+	must(t, v.Mkdir("d", 0o700))
 
 	root := newACLClient(t, s, 0)
 	user := newACLClient(t, s, 4242) // its only group is overflowGid
@@ -105,7 +64,7 @@ func TestACLs(t *testing.T) {
 	mode := func(p string) uint32 {
 		t.Helper()
 		fi, err := v.Lstat(p)
-		must(err)
+		must(t, err)
 		return fi.Stat().Mode
 	}
 
@@ -118,11 +77,11 @@ func TestACLs(t *testing.T) {
 		{Tag: acl.Mask, Perm: 4},
 		{Tag: acl.Other, Perm: 0},
 	}
-	expect("set f's ACL", root.set(acl.AccessXattr, ext.Encode(), "f"), 0)
+	expect("set f's ACL", root.xattrSet(acl.AccessXattr, ext.Encode(), 0, "f"), 0)
 	if m := mode("f"); m&0o777 != 0o640 {
 		t.Errorf("f: mode %o after an ACL with mask r--, want 640", m&0o777)
 	}
-	if b, e := root.get(acl.AccessXattr, "f"); e != 0 || !bytes.Equal(b, ext.Encode()) {
+	if b, e := root.xattrGet(acl.AccessXattr, "f"); e != 0 || !bytes.Equal(b, ext.Encode()) {
 		t.Errorf("f's ACL read back: % x, %v", b, e)
 	}
 	expect("read f", user.open(syscall.O_RDONLY, "f"), 0)
@@ -141,14 +100,14 @@ func TestACLs(t *testing.T) {
 		{Tag: acl.Mask, Perm: 6},
 		{Tag: acl.Other, Perm: 0},
 	}
-	expect("set g's ACL", root.set(acl.AccessXattr, grp.Encode(), "g"), 0)
+	expect("set g's ACL", root.xattrSet(acl.AccessXattr, grp.Encode(), 0, "g"), 0)
 	expect("write g", user.open(syscall.O_RDWR, "g"), 0)
 	// An ACL of only the base entries is the mode, and nothing is stored.
-	expect("set g's base ACL", root.set(acl.AccessXattr, acl.FromMode(0o644).Encode(), "g"), 0)
+	expect("set g's base ACL", root.xattrSet(acl.AccessXattr, acl.FromMode(0o644).Encode(), 0, "g"), 0)
 	if m := mode("g"); m&0o777 != 0o644 {
 		t.Errorf("g: mode %o after a base ACL of 644", m&0o777)
 	}
-	if _, e := root.get(acl.AccessXattr, "g"); e != syscall.ENODATA {
+	if _, e := root.xattrGet(acl.AccessXattr, "g"); e != syscall.ENODATA {
 		t.Errorf("g's base ACL is stored: %v", e)
 	}
 	expect("write g", user.open(syscall.O_RDWR, "g"), syscall.EACCES)
@@ -169,8 +128,8 @@ func TestACLs(t *testing.T) {
 		{Tag: acl.Mask, Perm: 7},
 		{Tag: acl.Other, Perm: 0},
 	}
-	expect("set d's ACL", root.set(acl.AccessXattr, dirACL.Encode(), "d"), 0)
-	expect("set d's default ACL", root.set(acl.DefaultXattr, def.Encode(), "d"), 0)
+	expect("set d's ACL", root.xattrSet(acl.AccessXattr, dirACL.Encode(), 0, "d"), 0)
+	expect("set d's default ACL", root.xattrSet(acl.DefaultXattr, def.Encode(), 0, "d"), 0)
 	dfid := user.walk("d")
 	user.ok(&Msg{Type: Tlcreate, Fid: dfid, Name: "new", Flags: syscall.O_WRONLY, Mode: 0o666, Gid: overflowGid})
 	wantACL, wantPerm := acl.Inherit(def, 0o666)
@@ -185,20 +144,20 @@ func TestACLs(t *testing.T) {
 	// Who may change ACLs: the owner (4242 owns own; not in its group 0,
 	// so the set-group-ID bit goes), not others; a default ACL only on a
 	// directory; a malformed ACL is refused when the value is complete.
-	expect("4242 sets f's ACL", user.set(acl.AccessXattr, ext.Encode(), "f"), syscall.EPERM)
-	expect("4242 sets own's ACL", user.set(acl.AccessXattr, ext.Encode(), "own"), 0)
+	expect("4242 sets f's ACL", user.xattrSet(acl.AccessXattr, ext.Encode(), 0, "f"), syscall.EPERM)
+	expect("4242 sets own's ACL", user.xattrSet(acl.AccessXattr, ext.Encode(), 0, "own"), 0)
 	if m := mode("own"); m&0o7777 != 0o640 {
 		t.Errorf("own: mode %o after its owner, outside its group, set an ACL; want 0640", m&0o7777)
 	}
-	expect("default ACL on a file", root.set(acl.DefaultXattr, def.Encode(), "f"), syscall.EACCES)
-	expect("malformed ACL", root.set(acl.AccessXattr, ext.Encode()[:10], "f"), syscall.EINVAL)
-	expect("ACL without owner", root.set(acl.AccessXattr, ext[1:].Encode(), "f"), syscall.EINVAL)
-	if b, _ := root.get(acl.AccessXattr, "f"); !bytes.Equal(b, ext.Chmod(0o640).Encode()) {
+	expect("default ACL on a file", root.xattrSet(acl.DefaultXattr, def.Encode(), 0, "f"), syscall.EACCES)
+	expect("malformed ACL", root.xattrSet(acl.AccessXattr, ext.Encode()[:10], 0, "f"), syscall.EINVAL)
+	expect("ACL without owner", root.xattrSet(acl.AccessXattr, ext[1:].Encode(), 0, "f"), syscall.EINVAL)
+	if b, _ := root.xattrGet(acl.AccessXattr, "f"); !bytes.Equal(b, ext.Chmod(0o640).Encode()) {
 		t.Errorf("a refused ACL changed f's: % x", b)
 	}
 	// Removing the access ACL leaves the mode.
-	expect("remove f's ACL", root.set(acl.AccessXattr, nil, "f"), 0)
-	if _, e := root.get(acl.AccessXattr, "f"); e != syscall.ENODATA || mode("f")&0o777 != 0o640 {
+	expect("remove f's ACL", root.xattrSet(acl.AccessXattr, nil, 0, "f"), 0)
+	if _, e := root.xattrGet(acl.AccessXattr, "f"); e != syscall.ENODATA || mode("f")&0o777 != 0o640 {
 		t.Errorf("f after removing its ACL: %v, mode %o", e, mode("f")&0o777)
 	}
 }

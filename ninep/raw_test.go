@@ -188,3 +188,11 @@ func msg(typ uint8, tag uint16, body ...[]byte) []byte {
 	binary.LittleEndian.PutUint32(b, uint32(len(b)))
 	return b
 }
+
+// must fails the test on an error of setting it up.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -20,23 +20,17 @@ import (
 func TestSetGIDAsLinux(t *testing.T) {
 	s := newServer(t)
 	v, _ := s.FS.Volume("main")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, p := range []string{"dchmod", "dacl", "ddefault", "mine", "p9dir"} {
-		must(v.Mkdir(p, 0o2775))
-		must(v.Lchown(p, 4242, 50))
+		must(t, v.Mkdir(p, 0o2775))
+		must(t, v.Lchown(p, 4242, 50))
 	}
-	must(v.Lchown("mine", 4242, overflowGid))
+	must(t, v.Lchown("mine", 4242, overflowGid))
 	for _, p := range []string{"fchmod", "facl", "p9file"} {
-		must(v.WriteFile(p, nil, 0o2775))
-		must(v.Lchown(p, 4242, 50))
+		must(t, v.WriteFile(p, nil, 0o2775))
+		must(t, v.Lchown(p, 4242, 50))
 	}
-	must(v.Mkdir("pub", 0o2777))
-	must(v.Lchown("pub", 0, 50))
+	must(t, v.Mkdir("pub", 0o2777))
+	must(t, v.Lchown("pub", 0, 50))
 
 	user := newACLClient(t, s, 4242)
 	root := newACLClient(t, s, 0)
@@ -55,11 +49,11 @@ func TestSetGIDAsLinux(t *testing.T) {
 	chmod(0o2755, "fchmod")
 	chmod(0o2755, "mine")
 	for _, p := range []string{"dacl", "facl"} {
-		if e := user.set(acl.AccessXattr, access.Encode(), p); e != 0 {
+		if e := user.xattrSet(acl.AccessXattr, access.Encode(), 0, p); e != 0 {
 			t.Fatalf("set the access ACL of %s: %v", p, e)
 		}
 	}
-	if e := user.set(acl.DefaultXattr, access.Encode(), "ddefault"); e != 0 {
+	if e := user.xattrSet(acl.DefaultXattr, access.Encode(), 0, "ddefault"); e != 0 {
 		t.Fatalf("set the default ACL of ddefault: %v", e)
 	}
 

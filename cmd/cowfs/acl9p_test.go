@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/ninep"
-	"github.com/cowfs/cowfs/store/local"
 )
 
 // wire9p is a bare 9P2000.L conversation over TCP, for the messages diod's
@@ -96,23 +94,13 @@ func (w *wire9p) setxattr(path, name string, value []byte) syscall.Errno {
 // another user, are let in and kept out exactly as the entries say.
 func TestServeACLs(t *testing.T) {
 	diodTool(t, "diodcat")
-	store := filepath.Join(t.TempDir(), "store")
-	st, err := local.Open(store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := cowfs.Open(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, err := f.CreateVolume("main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	must(t, vol.WriteFile("granted", []byte("for 4242\n"), 0o600))
-	must(t, vol.WriteFile("denied", []byte("not for 4242\n"), 0o644))
-	must(t, vol.WriteFile("masked", []byte("masked\n"), 0o600))
-	must(t, f.Close())
+	store := storeWith(t, func(f *cowfs.FS) {
+		vol, err := f.CreateVolume("main")
+		must(t, err)
+		must(t, vol.WriteFile("granted", []byte("for 4242\n"), 0o600))
+		must(t, vol.WriteFile("denied", []byte("not for 4242\n"), 0o644))
+		must(t, vol.WriteFile("masked", []byte("masked\n"), 0o600))
+	})
 	addr := freeAddr(t)
 	d := startServe(t, store, addr)
 

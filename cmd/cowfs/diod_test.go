@@ -52,7 +52,27 @@ func runDiod(t *testing.T, tool, addr string, args ...string) (stdout, stderr st
 // 3 MiB random file, a private directory and a small file) and volume ctl
 // with the files diodload uses: zero (1 MiB of zeros) and null.
 func diodStore(t *testing.T) (dir string, big []byte) {
-	dir = filepath.Join(t.TempDir(), "store")
+	big = make([]byte, 3<<20+17)
+	crand.Read(big)
+	dir = storeWith(t, func(f *cowfs.FS) {
+		main, err := f.CreateVolume("main")
+		must(t, err)
+		must(t, main.Mkdir("d", 0o755))
+		must(t, main.WriteFile("d/big", big, 0o644))
+		must(t, main.WriteFile("hello", []byte("hello, world\n"), 0o644))
+		must(t, main.Mkdir("private", 0o700))
+		ctlVol, err := f.CreateVolume("ctl")
+		must(t, err)
+		must(t, ctlVol.WriteFile("zero", make([]byte, 1<<20), 0o644))
+		must(t, ctlVol.WriteFile("null", nil, 0o666))
+	})
+	return dir, big
+}
+
+// storeWith makes a local store in a new directory, lets fill put into it
+// what a test needs, and closes it for a daemon to open.
+func storeWith(t *testing.T, fill func(*cowfs.FS)) string {
+	dir := filepath.Join(t.TempDir(), "store")
 	st, err := local.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,24 +81,9 @@ func diodStore(t *testing.T) (dir string, big []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	main, err := f.CreateVolume("main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	big = make([]byte, 3<<20+17)
-	crand.Read(big)
-	must(t, main.Mkdir("d", 0o755))
-	must(t, main.WriteFile("d/big", big, 0o644))
-	must(t, main.WriteFile("hello", []byte("hello, world\n"), 0o644))
-	must(t, main.Mkdir("private", 0o700))
-	ctlVol, err := f.CreateVolume("ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	must(t, ctlVol.WriteFile("zero", make([]byte, 1<<20), 0o644))
-	must(t, ctlVol.WriteFile("null", nil, 0o666))
+	fill(f)
 	must(t, f.Close()) // closes st too
-	return dir, big
+	return dir
 }
 
 func must(t *testing.T, err error) {

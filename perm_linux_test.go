@@ -54,11 +54,7 @@ func (k kernelThread) do(f func()) {
 // then the FS is reopened from its store.
 func TestACLMatchesKernel(t *testing.T) {
 	fusetest.RequireRoot(t)
-	top := t.TempDir()
-	if err := syscall.Mount("tmpfs", top, "tmpfs", 0, "mode=0755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(top, syscall.MNT_DETACH) })
+	top := fusetest.Tmpfs(t, "mode=0755")
 	k := newKernelThread(t)
 	run := 0
 	rapid.Check(t, func(rt *rapid.T) {

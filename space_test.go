@@ -62,12 +62,7 @@ func TestFallocateMemoryStore(t *testing.T) {
 // zero-range modes; one whose range is longer than the free space but
 // mostly data succeeds; none reserves space.
 func TestFallocateLocalStore(t *testing.T) {
-	fusetest.RequireRoot(t)
-	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=16m"); err != nil {
-		t.Fatalf("mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, 0) })
+	mnt := fusetest.Tmpfs(t, "size=16m")
 	st, err := local.Open(filepath.Join(mnt, "store"), &local.Options{NoAutoCompact: true})
 	if err != nil {
 		t.Fatal(err)

@@ -62,16 +62,7 @@ func runChild(list string) int {
 }
 
 // tmpfs mounts a tmpfs on a new directory for the test.
-func tmpfs(t *testing.T) string {
-	t.Helper()
-	fusetest.RequireRoot(t)
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
+func tmpfs(t *testing.T) string { return fusetest.Tmpfs(t, "mode=0755") }
 
 func newRand(t *testing.T) *rand.Rand {
 	seed := uint64(time.Now().UnixNano())

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cowfs/cowfs/acl"
+	"github.com/cowfs/cowfs/internal/fusetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,11 +26,7 @@ const nobody = 65534 // the unprivileged user the tests act as (group nogroup)
 // aclTmpfs mounts a tmpfs (ACLs on) that nobody may reach.
 func aclTmpfs(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := fusetest.Tmpfs(t, "mode=0755")
 	openUp(t, dir)
 	return dir
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,16 +75,7 @@ func (m *localMount) close(t *testing.T) {
 
 // tmpfsDir mounts a tmpfs for the test, as a local file system to compare
 // with.
-func tmpfsDir(t *testing.T) string {
-	t.Helper()
-	fusetest.RequireRoot(t)
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
+func tmpfsDir(t *testing.T) string { return fusetest.Tmpfs(t, "mode=0755") }
 
 // timeCase is an access and a modification time to set, as timespecs
 // (UTIME_OMIT leaves one unchanged).

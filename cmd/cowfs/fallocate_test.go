@@ -22,11 +22,7 @@ import (
 // same as the tmpfs's, shows nothing reserved.
 func TestMountFallocateSpace(t *testing.T) {
 	fusetest.Require(t)
-	disk, mnt := t.TempDir(), t.TempDir()
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=32m"); err != nil {
-		t.Fatalf("mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
+	disk, mnt := fusetest.Tmpfs(t, "size=32m"), t.TempDir()
 	startMount(t, filepath.Join(disk, "store"), mnt)
 	avail := func(dir string) (int64, uint64) {
 		t.Helper()

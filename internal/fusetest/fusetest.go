@@ -3,6 +3,7 @@ package fusetest
 
 import (
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -32,4 +33,18 @@ func RequireRoot(t testing.TB) {
 		t.Fatalf("this test must run under CI: it needs root (euid %d)", os.Geteuid())
 	}
 	t.Skip("needs root")
+}
+
+// Tmpfs mounts a new tmpfs with the given mount options (e.g. "mode=0755",
+// "size=16m") on a temporary directory and returns it; the test's cleanup
+// unmounts it. It needs root, as RequireRoot says.
+func Tmpfs(t testing.TB, options string) string {
+	t.Helper()
+	RequireRoot(t)
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, options); err != nil {
+		t.Fatalf("mount a tmpfs (%s) on %s: %v", options, dir, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
 }

@@ -170,83 +170,47 @@ func (s *Store) Commit(ctx context.Context, b store.Batch) error {
 	return nil
 }
 
-// apply validates b against the index and applies it in the transaction of
-// bs. Validation errors are the mem backend's, checked in the same order.
+// apply validates b against the index (store.CheckBatch) and applies it in
+// the transaction of bs.
 func (s *Store) apply(bs buckets, b store.Batch, named map[store.ID]*pendingBlob, plan syncPlan, res *commitResult) error {
 	blobs := make(map[store.ID]*blobState)
-	get := func(id store.ID) (*blobState, error) {
+	// blob finds a blob the batch names, remembering what it found in
+	// blobs for the rest of the commit.
+	blob := func(id store.ID) (int64, bool, error) {
 		if st := blobs[id]; st != nil {
-			return st, nil
+			return st.refs, true, nil
 		}
 		st := &blobState{}
 		if v := bs.blobs.Get(id[:]); v != nil {
 			r, err := decodeBlobRec(id[:], v)
 			if err != nil {
-				return nil, s.corruptIndex(err)
+				return 0, false, s.corruptIndex(err)
 			}
 			st.rec, st.refs = r, r.refs
 		} else if p := named[id]; p != nil {
 			st.pending = p
 		} else {
-			return nil, notFound(id)
+			return 0, false, nil
 		}
 		blobs[id] = st
-		return st, nil
+		return st.refs, true, nil
 	}
-
-	// Validate.
-	for id, d := range b.Refs {
-		st, err := get(id)
-		if err != nil {
-			return err
+	root := func(name string) (store.ID, error) {
+		v := bs.roots.Get([]byte(name))
+		if v == nil {
+			return store.ID{}, nil
 		}
-		if n := st.refs + d; n < 0 { // counts are >= 0, so an overflow also wraps below zero
-			return fmt.Errorf("local: blob %s: count %d%+d: %w", id.Short(), st.refs, d, store.ErrInvalid)
+		if len(v) != store.IDSize {
+			return store.ID{}, s.corruptIndex(fmt.Errorf("root %q: value of %d bytes", name, len(v)))
 		}
+		return store.ID(v), nil
+	}
+	if err := store.CheckBatch("local", b, blob, root); err != nil {
+		return err
 	}
 	deleted := make(map[store.ID]bool, len(b.Delete))
 	for _, id := range b.Delete {
-		st, err := get(id)
-		if err != nil {
-			return err
-		}
-		if deleted[id] {
-			return fmt.Errorf("local: blob %s deleted twice in one batch: %w", id.Short(), store.ErrInvalid)
-		}
-		if n := st.refs + b.Refs[id]; n != 0 {
-			return fmt.Errorf("local: delete blob %s with count %d: %w", id.Short(), n, store.ErrInvalid)
-		}
 		deleted[id] = true
-	}
-	names := make(map[string]bool, len(b.Roots))
-	for _, sw := range b.Roots {
-		if !store.ValidRootName(sw.Name) {
-			return fmt.Errorf("local: root name %q: %w", sw.Name, store.ErrInvalid)
-		}
-		if names[sw.Name] {
-			return fmt.Errorf("local: root %q swapped twice in one batch: %w", sw.Name, store.ErrInvalid)
-		}
-		names[sw.Name] = true
-		if !sw.New.IsZero() {
-			if _, err := get(sw.New); err != nil || deleted[sw.New] {
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				return fmt.Errorf("local: root %q: target blob %s does not exist: %w", sw.Name, sw.New.Short(), store.ErrInvalid)
-			}
-		}
-	}
-	for _, sw := range b.Roots {
-		var cur store.ID
-		if v := bs.roots.Get([]byte(sw.Name)); v != nil {
-			if len(v) != store.IDSize {
-				return s.corruptIndex(fmt.Errorf("root %q: value of %d bytes", sw.Name, len(v)))
-			}
-			cur = store.ID(v)
-		}
-		if cur != sw.Old {
-			return fmt.Errorf("local: root %q is %s, batch expects %s: %w", sw.Name, cur.Short(), sw.Old.Short(), store.ErrConflict)
-		}
 	}
 
 	// Everything holds: apply.

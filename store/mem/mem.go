@@ -163,54 +163,25 @@ func (s *Store) ListRoots(ctx context.Context) ([]store.Root, error) {
 	return roots, nil
 }
 
-// Commit validates the whole batch, then applies it; a batch that fails
-// validation changes nothing.
+// Commit validates the whole batch (store.CheckBatch), then applies it; a
+// batch that fails validation changes nothing.
 func (s *Store) Commit(ctx context.Context, b store.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errClosed
 	}
-	for id, d := range b.Refs {
-		bl, err := s.lookup(id)
-		if err != nil {
-			return err
-		}
-		if n := bl.refs + d; n < 0 { // counts are >= 0, so an overflow also wraps below zero
-			return fmt.Errorf("mem: blob %s: count %d%+d: %w", id.Short(), bl.refs, d, store.ErrInvalid)
-		}
-	}
-	deleted := make(map[store.ID]bool, len(b.Delete))
-	for _, id := range b.Delete {
-		bl, err := s.lookup(id)
-		if err != nil {
-			return err
-		}
-		if deleted[id] {
-			return fmt.Errorf("mem: blob %s deleted twice in one batch: %w", id.Short(), store.ErrInvalid)
-		}
-		if n := bl.refs + b.Refs[id]; n != 0 {
-			return fmt.Errorf("mem: delete blob %s with count %d: %w", id.Short(), n, store.ErrInvalid)
-		}
-		deleted[id] = true
-	}
-	names := make(map[string]bool, len(b.Roots))
-	for _, sw := range b.Roots {
-		if !store.ValidRootName(sw.Name) {
-			return fmt.Errorf("mem: root name %q: %w", sw.Name, store.ErrInvalid)
-		}
-		if names[sw.Name] {
-			return fmt.Errorf("mem: root %q swapped twice in one batch: %w", sw.Name, store.ErrInvalid)
-		}
-		names[sw.Name] = true
-		if !sw.New.IsZero() && (s.blobs[sw.New] == nil || deleted[sw.New]) {
-			return fmt.Errorf("mem: root %q: target blob %s does not exist: %w", sw.Name, sw.New.Short(), store.ErrInvalid)
-		}
-	}
-	for _, sw := range b.Roots {
-		if cur := s.roots[sw.Name]; cur != sw.Old {
-			return fmt.Errorf("mem: root %q is %s, batch expects %s: %w", sw.Name, cur.Short(), sw.Old.Short(), store.ErrConflict)
-		}
+	err := store.CheckBatch("mem", b,
+		func(id store.ID) (int64, bool, error) {
+			bl := s.blobs[id]
+			if bl == nil {
+				return 0, false, nil
+			}
+			return bl.refs, true, nil
+		},
+		func(name string) (store.ID, error) { return s.roots[name], nil })
+	if err != nil {
+		return err
 	}
 
 	for id, d := range b.Refs {

@@ -11,6 +11,13 @@
 // the hash before returning them and reports a mismatch as an error wrapping
 // ErrCorrupt that names the blob. Get never returns wrong bytes.
 //
+// There is no ranged read. An ID is the hash of the whole blob, so a part of
+// a blob cannot be checked against it: a backend would have to read the
+// whole blob to verify any byte of it (as the engine's cache does, keeping
+// data blobs whole; see docs/design.md, "The cache"), or blobs would need a
+// hash per chunk. Data blobs are at most 256 KiB (the chunker's largest
+// cut), so a whole-blob Get costs little more than a ranged one would.
+//
 // Every blob carries a reference count: the number of references held on it by
 // committed roots and by other committed blobs (tree nodes). A blob starts at
 // count 0 when first Put; counts change only through Store.Commit. A blob
@@ -81,8 +88,6 @@ var (
 	ErrConflict = errors.New("root changed concurrently")
 	// ErrCorrupt: stored bytes do not match their ID.
 	ErrCorrupt = errors.New("blob corrupt")
-	// ErrRange: a byte range outside the blob.
-	ErrRange = errors.New("range outside blob")
 	// ErrInvalid: a malformed request (for example a count that would go negative,
 	// or deleting a blob that is still referenced).
 	ErrInvalid = errors.New("invalid request")
@@ -104,9 +109,6 @@ type Blobs interface {
 	Put(ctx context.Context, data []byte) (ID, error)
 	// Get returns the whole blob. The caller must not modify the result.
 	Get(ctx context.Context, id ID) ([]byte, error)
-	// GetRange returns n bytes at offset off. off and n must lie inside the
-	// blob (ErrRange otherwise). The caller must not modify the result.
-	GetRange(ctx context.Context, id ID, off, n int64) ([]byte, error)
 	// Stat returns the blob's size and committed count.
 	Stat(ctx context.Context, id ID) (BlobInfo, error)
 	// List calls fn for every stored blob, in no particular order, until fn

@@ -154,28 +154,18 @@ func (s *Store) newSegment() (*segment, error) {
 
 // Get reads blob id and returns it after checking its hash.
 func (s *Store) Get(ctx context.Context, id store.ID) ([]byte, error) {
-	return s.read(id, 0, 0, true)
-}
-
-// GetRange reads and verifies the whole of blob id, and returns n bytes of it
-// at offset off.
-func (s *Store) GetRange(ctx context.Context, id store.ID, off, n int64) ([]byte, error) {
-	return s.read(id, off, n, false)
+	return s.read(id)
 }
 
 // testHookRead, if set, runs in read between finding a blob and reading it.
 var testHookRead func()
 
-// read returns blob id (or n bytes of it at off, if !whole) once its hash
-// checks out.
-func (s *Store) read(id store.ID, off, n int64, whole bool) ([]byte, error) {
+// read returns blob id once its hash checks out.
+func (s *Store) read(id store.ID) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		l, err := s.lookup(id)
 		if err != nil {
 			return nil, err
-		}
-		if !whole && (off < 0 || n < 0 || off > l.size || n > l.size-off) {
-			return nil, fmt.Errorf("local: blob %s: range [%d,+%d) of %d bytes: %w", id.Short(), off, n, l.size, store.ErrRange)
 		}
 		if testHookRead != nil {
 			testHookRead()
@@ -186,10 +176,7 @@ func (s *Store) read(id store.ID, off, n int64, whole bool) ([]byte, error) {
 				id, l.seg.path, l.off, l.off+l.size, store.ErrCorrupt)
 		}
 		if err == nil {
-			if whole {
-				return buf, nil
-			}
-			return buf[off : off+n : off+n], nil
+			return buf, nil
 		}
 		// A commit may have deleted the blob, or a compaction moved it,
 		// while it was read.

@@ -81,8 +81,8 @@
 //
 // # Damage
 //
-// Every Get, GetRange and Verify reads the whole blob and checks its BLAKE3-256
-// against the ID before returning a byte; a mismatch, a short segment file or
+// Get and Verify read the whole blob and check its BLAKE3-256 against the
+// ID before returning a byte; a mismatch, a short segment file or
 // a missing one is an error wrapping store.ErrCorrupt that names the blob and
 // the segment file. Such a store still opens: the other blobs, every count
 // and every root are intact, and Verify lists the damaged blobs. Before bbolt

@@ -20,7 +20,7 @@ import (
 // while Verify runs may be visited or not.
 func (s *Store) Verify(ctx context.Context, fn func(id store.ID, err error)) error {
 	err := s.eachIndexed(ctx, func(info store.BlobInfo, _ blobRec) error {
-		_, err := s.read(info.ID, 0, 0, true)
+		_, err := s.read(info.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // deleted meanwhile
 		}

@@ -1,6 +1,6 @@
 // Package mem is an in-memory store.Store, for tests and for caches that need
-// no durability. Reads are zero-copy: Get and GetRange return slices of the
-// stored bytes, which callers must not modify.
+// no durability. Reads are zero-copy: Get returns a slice of the stored
+// bytes, which callers must not modify.
 package mem
 
 import (
@@ -82,21 +82,6 @@ func (s *Store) Get(ctx context.Context, id store.ID) ([]byte, error) {
 		return nil, err
 	}
 	return b.data[:len(b.data):len(b.data)], nil
-}
-
-// GetRange returns n stored bytes of blob id at offset off, without copying.
-func (s *Store) GetRange(ctx context.Context, id store.ID, off, n int64) ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	b, err := s.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	size := int64(len(b.data))
-	if off < 0 || n < 0 || off > size || n > size-off {
-		return nil, fmt.Errorf("mem: blob %s: range [%d,+%d) of %d bytes: %w", id.Short(), off, n, size, store.ErrRange)
-	}
-	return b.data[off : off+n : off+n], nil
 }
 
 // Stat returns the size and count of blob id.

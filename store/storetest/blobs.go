@@ -3,14 +3,13 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"testing"
 
 	"github.com/cowfs/cowfs/store"
 )
 
-// TestBlobs checks Put, Get, GetRange, Stat, List and Usage.
+// TestBlobs checks Put, Get, Stat, List and Usage.
 func TestBlobs(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := open(t, newStore)
@@ -50,12 +49,6 @@ func TestBlobs(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if err != nil || len(got) != 0 {
 			t.Errorf("Get of the empty blob: want 0 bytes, nil error; got %d bytes, %v", len(got), err)
 		}
-		got, err = s.GetRange(t.Context(), id, 0, 0)
-		if err != nil || len(got) != 0 {
-			t.Errorf("GetRange(empty, 0, 0): want 0 bytes, nil error; got %d bytes, %v", len(got), err)
-		}
-		_, err = s.GetRange(t.Context(), id, 0, 1)
-		wantErr(t, "GetRange(empty, 0, 1)", err, store.ErrRange)
 		checkStat(t, s, id, 0, 0)
 		checkUsage(t, s, store.Usage{Blobs: 1, Bytes: 0})
 	})
@@ -70,11 +63,6 @@ func TestBlobs(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("Get of a 4 MiB blob: want nil error, got %v", err)
 		}
 		checkBytes(t, "Get of a 4 MiB blob", got, b)
-		got, err = s.GetRange(t.Context(), id, n-100, 100)
-		if err != nil {
-			t.Fatalf("GetRange(4 MiB blob, size-100, 100): want nil error, got %v", err)
-		}
-		checkBytes(t, "GetRange(4 MiB blob, size-100, 100)", got, b[n-100:])
 		checkStat(t, s, id, n, 0)
 		checkUsage(t, s, store.Usage{Blobs: 1, Bytes: n})
 	})
@@ -94,63 +82,12 @@ func TestBlobs(t *testing.T, newStore func(t *testing.T) store.Store) {
 		checkBytes(t, "Get after the caller reused the Put buffer", got, want)
 	})
 
-	t.Run("GetRange", func(t *testing.T) {
-		s := open(t, newStore)
-		const size = 1000
-		b := data(4, size)
-		id := put(t, s, b)
-		for _, off := range []int64{0, 1, 7, 499, 500, 998, 999, size} {
-			for _, n := range []int64{0, 1, 2, 13, 500, size} {
-				if off+n > size {
-					continue
-				}
-				got, err := s.GetRange(t.Context(), id, off, n)
-				what := fmt.Sprintf("GetRange(%s, %d, %d) of a %d-byte blob", id.Short(), off, n, size)
-				if err != nil {
-					t.Errorf("%s: want nil error, got %v", what, err)
-					continue
-				}
-				checkBytes(t, what, got, b[off:off+n])
-			}
-		}
-		// Appending to a range must not write into the stored blob.
-		got, err := s.GetRange(t.Context(), id, 0, 10)
-		if err != nil {
-			t.Fatalf("GetRange(%s, 0, 10): want nil error, got %v", id.Short(), err)
-		}
-		_ = append(got, 0xff^b[10], 0xff^b[11])
-		got, err = s.Get(t.Context(), id)
-		if err != nil {
-			t.Fatalf("Get(%s): want nil error, got %v", id.Short(), err)
-		}
-		checkBytes(t, "Get after appending to a GetRange result", got, b)
-	})
-
-	t.Run("RangeErrors", func(t *testing.T) {
-		s := open(t, newStore)
-		const size = 100
-		id := put(t, s, data(5, size))
-		for _, r := range [][2]int64{
-			{-1, 0}, {-1, 1}, {0, -1}, {50, -1}, {size, 1}, {size + 1, 0}, {0, size + 1},
-			{1, size}, {size - 1, 2}, {1 << 62, 1 << 62}, {1, math.MaxInt64},
-			{math.MaxInt64, 1}, {math.MinInt64, 0}, {0, math.MinInt64},
-		} {
-			got, err := s.GetRange(t.Context(), id, r[0], r[1])
-			if !errors.Is(err, store.ErrRange) {
-				t.Errorf("GetRange(%d-byte blob, %d, %d): want error wrapping %q, got %d bytes, %v",
-					size, r[0], r[1], store.ErrRange, len(got), err)
-			}
-		}
-	})
-
 	t.Run("Missing", func(t *testing.T) {
 		s := open(t, newStore)
 		put(t, s, data(6, 10))
 		for _, id := range []store.ID{store.Sum([]byte("never put")), {}} {
 			_, err := s.Get(t.Context(), id)
 			wantErr(t, fmt.Sprintf("Get(%s) of a missing blob", id.Short()), err, store.ErrNotFound)
-			_, err = s.GetRange(t.Context(), id, 0, 0)
-			wantErr(t, fmt.Sprintf("GetRange(%s, 0, 0) of a missing blob", id.Short()), err, store.ErrNotFound)
 			_, err = s.Stat(t.Context(), id)
 			wantErr(t, fmt.Sprintf("Stat(%s) of a missing blob", id.Short()), err, store.ErrNotFound)
 		}

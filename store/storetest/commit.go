@@ -142,7 +142,6 @@ func TestCommit(t *testing.T, newStore func(t *testing.T) store.Store) {
 			{"Put", func() error { _, err := s.Put(ctx, data(2, 10)); return err }},
 			{"Put of a stored blob", func() error { _, err := s.Put(ctx, data(1, 10)); return err }},
 			{"Get", func() error { _, err := s.Get(ctx, x); return err }},
-			{"GetRange", func() error { _, err := s.GetRange(ctx, x, 0, 1); return err }},
 			{"Stat", func() error { _, err := s.Stat(ctx, x); return err }},
 			{"List", func() error {
 				return s.List(ctx, func(store.BlobInfo) error { return errors.New("fn called after Close") })

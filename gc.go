@@ -2,6 +2,8 @@ package cowfs
 
 import (
 	"context"
+
+	"github.com/cowfs/cowfs/store"
 )
 
 // GCReport says what a garbage collection did.
@@ -12,12 +14,6 @@ type GCReport struct {
 	Compacted  bool  // the store compacted its files
 	BlobsAfter int64 // blobs the store holds now
 	BytesAfter int64
-}
-
-// compacter is a store that can give back space of deleted blobs it still
-// holds in its files (the local store).
-type compacter interface {
-	Compact() error
 }
 
 // GC commits, works through every blob waiting for deletion (see
@@ -46,7 +42,7 @@ func (f *FS) GC(ctx context.Context, progress func(waiting int64)) (GCReport, er
 			break
 		}
 	}
-	if c, ok := f.st.(compacter); ok {
+	if c, ok := f.st.(store.Compacter); ok {
 		// Compaction moves live blobs; the store keeps reads that race a
 		// move correct, so readers go on meanwhile.
 		if err := c.Compact(); err != nil {

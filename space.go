@@ -11,13 +11,13 @@ import (
 
 // checkSpace fails with ENOSPC when the range [off, off+n) of r holds
 // more bytes without data (holes, and past the end: what ext4 and XFS
-// would allocate) than the store can take (store.FreeSpacer; a store that
+// would allocate) than the store can take (store.StatFSer; a store that
 // cannot tell is not asked). That is all an allocating fallocate promises
 // on a copy-on-write store: it reserves nothing, since the range stays a
 // hole and any later write into it needs new space whatever fallocate did
 // (docs/design.md, "fallocate and free space").
 func (f *File) checkSpace(op string, r rope.Rope, off, n int64) error {
-	fsp, ok := f.v.f.st.(store.FreeSpacer)
+	sf, ok := f.v.f.st.(store.StatFSer)
 	if !ok {
 		return nil
 	}
@@ -25,10 +25,11 @@ func (f *File) checkSpace(op string, r rope.Rope, off, n int64) error {
 	if err != nil || need == 0 {
 		return wrapIO(op, f.name, err)
 	}
-	free, err := fsp.FreeSpace(context.Background())
+	space, err := sf.StatFS(context.Background())
 	if err != nil {
 		return wrapIO(op, f.name, err)
 	}
+	free := space.Avail()
 	if need > free {
 		return errorf(op, f.name, syscall.ENOSPC, fmt.Errorf("the range has %d bytes without data to allocate and the store has %d free", need, free))
 	}

@@ -42,9 +42,6 @@ import (
 
 // Options tune a mount. The zero value is usable.
 type Options struct {
-	// StoreDir is the directory of the store, whose file system statfs(2)
-	// reports; empty reports the machine's memory (for an in-memory store).
-	StoreDir string
 	// Dev mounts without nodev, so that device nodes in the mount can be
 	// opened (the mount stays nosuid). Only root may: fusermount3 ignores
 	// dev for other users, so Mount refuses it instead.

@@ -591,10 +591,9 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	return errno(n.vol.RemoveXattr(n.path(), attr))
 }
 
-// Statfs reports the space of the file system holding the store (or the
-// machine's memory for an in-memory store).
+// Statfs reports the space of the store (mount.statfs).
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	return n.m.statfs(out)
+	return n.m.statfs(ctx, out)
 }
 
 // Read reads from an open file.

@@ -21,9 +21,6 @@ import (
 // serves any number of connections at once.
 type Server struct {
 	FS *cowfs.FS
-	// StoreDir is the directory of the store, whose file system Tstatfs
-	// reports; empty for an in-memory store (the machine's memory).
-	StoreDir string
 	// Msize is the largest message size offered; 0 means DefaultMsize.
 	Msize uint32
 	// Trace, if set, receives a line per message in and out.

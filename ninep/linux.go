@@ -1,6 +1,7 @@
 package ninep
 
 import (
+	"context"
 	"path"
 	"strings"
 	"syscall"
@@ -10,7 +11,7 @@ import (
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/acl"
-	"github.com/cowfs/cowfs/internal/statfs"
+	"github.com/cowfs/cowfs/store"
 )
 
 // The 9P2000.L requests: Linux's v9fs and diod's tools speak them.
@@ -37,19 +38,25 @@ const (
 	xattrMaxValue = 64 << 10
 )
 
+// statfs reports the space of the served FS's store (store.StatFSer), in
+// blocks of Rstatfs's bsize bytes, which Linux takes as the unit of the
+// counts (the store's Frsize). A store that cannot tell shows no blocks.
 func (c *conn) statfs(m, r *Msg) error {
 	if _, err := c.fid(m.Fid); err != nil {
 		return err
 	}
-	s, err := statfs.Of(c.srv.StoreDir)
+	r.Statfs = Statfs{Type: v9fsMagic, Bsize: 4096, Namelen: 255}
+	sf, ok := c.srv.FS.Store().(store.StatFSer)
+	if !ok {
+		return nil
+	}
+	s, err := sf.StatFS(context.Background())
 	if err != nil {
 		return err
 	}
-	r.Statfs = Statfs{
-		Type: v9fsMagic, Bsize: s.Bsize,
-		Blocks: s.Blocks, Bfree: s.Bfree, Bavail: s.Bavail,
-		Files: s.Files, Ffree: s.Ffree, Namelen: s.Namelen,
-	}
+	r.Statfs.Bsize = s.Frsize
+	r.Statfs.Blocks, r.Statfs.Bfree, r.Statfs.Bavail = s.Blocks, s.Bfree, s.Bavail
+	r.Statfs.Files, r.Statfs.Ffree = s.Files, s.Ffree
 	return nil
 }
 

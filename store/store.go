@@ -39,6 +39,28 @@
 // all deletions, or none of them. Blobs a batch refers to must have been Put
 // before. A durable backend makes the batch durable before Commit returns.
 //
+// # Ownership
+//
+// A store has one owner: one process holds it open, through one Store value
+// (which any number of its goroutines may use), until Close. The contract
+// relies on that. Count deltas are computed by the owner from the state it
+// committed and what it holds in memory (which blobs it counted, which wait
+// for deletion, which only its memory refers to); Commit checks only that
+// counts stay in range, so a second writer's commits would silently make
+// the counts wrong. A blob at count 0 may be deleted by the owner at any
+// time, even while another process puts it again to refer to it. And a
+// backend may keep state in the owner's memory only (the local store's
+// pending blobs). So a backend refuses a second owner: opening a store that
+// another process (or another Store value in this one) holds fails with an
+// error wrapping ErrInUse. The local store does that with an flock(2) on
+// its directory; a store shared over a network needs a lease for the same.
+//
+// # Optional capabilities
+//
+// A backend may also implement StatFSer (how much space it has) and
+// Compacter (giving back the space of deleted blobs). Callers find them by
+// a type assertion and do without those a store lacks.
+//
 // Every backend passes the conformance suites in package storetest.
 package store
 
@@ -47,6 +69,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 
 	"lukechampine.com/blake3"
 )
@@ -93,6 +116,8 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrInUse: opening a store that another owner holds (see Ownership).
+	ErrInUse = errors.New("store is in use")
 )
 
 // BlobInfo describes a stored blob.
@@ -170,16 +195,51 @@ type Store interface {
 	Close() error
 }
 
-// FreeSpacer is implemented by a store that can tell how much more it can
-// hold; the engine refuses a fallocate that asks for more (ENOSPC). Both
-// backends of this module implement it.
-type FreeSpacer interface {
-	// FreeSpace returns how many more bytes the store can take now: the
-	// space available to unprivileged users on the file system holding a
-	// local store, the machine's free memory for an in-memory one. It is
-	// what the frontends' statfs reports as available; other users of
-	// that space change it at any time.
-	FreeSpace(ctx context.Context) (int64, error)
+// StatFS is the space a store has, in the terms of statfs(2): blocks of
+// Frsize bytes and file nodes. For a local store it is the file system
+// holding it, for an in-memory one the machine's memory; other users of
+// that space change it at any time.
+type StatFS struct {
+	Bsize  uint32 // preferred I/O size in bytes
+	Frsize uint32 // bytes per block of Blocks, Bfree and Bavail
+	Blocks uint64 // total blocks
+	Bfree  uint64 // free blocks
+	Bavail uint64 // free blocks available to unprivileged users
+	Files  uint64 // total file nodes
+	Ffree  uint64 // free file nodes
+}
+
+// Avail returns the space available to unprivileged users in bytes (df's
+// Avail), at most math.MaxInt64.
+func (s StatFS) Avail() int64 {
+	unit := uint64(s.Frsize)
+	if unit == 0 {
+		unit = uint64(s.Bsize)
+	}
+	if unit != 0 && s.Bavail > math.MaxInt64/unit {
+		return math.MaxInt64
+	}
+	return int64(s.Bavail * unit)
+}
+
+// StatFSer is a store that can tell how much space it has; both backends
+// of this module are. The frontends' statfs reports what StatFS returns (a
+// store that cannot tell shows no blocks at all, as pseudo file systems
+// do), and the engine refuses a fallocate that needs more than Avail
+// (ENOSPC).
+type StatFSer interface {
+	// StatFS reports the store's space now.
+	StatFS(ctx context.Context) (StatFS, error)
+}
+
+// Compacter is a store that holds on to some space of deleted blobs until
+// it compacts its files (the local store, whose segment files are
+// append-only). The engine's GC calls Compact after deleting what waits for
+// deletion.
+type Compacter interface {
+	// Compact gives back what space of deleted blobs it can. Reads go on
+	// meanwhile.
+	Compact() error
 }
 
 // ValidRootName reports whether name may name a root: 1 to 255 bytes, no NUL

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/store"
 )
 
 // The tests, as the report names them.
@@ -157,7 +158,7 @@ func (b *bench) settle(t *target) error {
 		if pending == 0 {
 			// Let the local store compact now rather than under a timed
 			// step (the daemons compact in the background on their own).
-			if c, ok := t.fsStore().(interface{ Compact() error }); ok {
+			if c, ok := t.fsStore().(store.Compacter); ok {
 				return c.Compact()
 			}
 			return nil

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cowfs/cowfs/store"
 )
 
 // gcFields documents the JSON object of gc.
@@ -69,7 +71,7 @@ func runGC(spec string, asJSON bool, stdout, stderr io.Writer) (err error) {
 
 	bar := newProgress(stderr, "gc", "blobs deleted", asJSON)
 	total := f.Zombies()
-	_, compacts := st.(interface{ Compact() error })
+	_, compacts := st.(store.Compacter)
 	rep, err := f.GC(ctx, func(waiting int64) {
 		total = max(total, waiting)
 		switch {

@@ -113,11 +113,7 @@ func runMount(mnt string, fl *mountFlags, stdout, stderr io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
-	opt := &fusefs.Options{Dev: fl.dev, Debug: fl.debug, Logger: logger}
-	if where != "mem:" {
-		opt.StoreDir = where
-	}
-	srv, err := fusefs.Mount(f, vol, mnt, opt)
+	srv, err := fusefs.Mount(f, vol, mnt, &fusefs.Options{Dev: fl.dev, Debug: fl.debug, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -108,9 +108,6 @@ func runServe(fl *serveFlags, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "cowfs serve: store %s on %s %s: ready\n", where, network, ln.Addr())
 
 	srv := &ninep.Server{FS: f, Logger: logger}
-	if where != "mem:" {
-		srv.StoreDir = where
-	}
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
 	var wg sync.WaitGroup

@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
-	"github.com/cowfs/cowfs/internal/statfs"
 	"github.com/cowfs/cowfs/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -319,18 +319,22 @@ func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 	return u, err
 }
 
-// FreeSpace reports the space available to unprivileged users on the file
-// system holding the store (store.FreeSpacer).
-func (s *Store) FreeSpace(ctx context.Context) (int64, error) {
+// StatFS reports the file system holding the store (store.StatFSer), as
+// statfs(2) of its directory does.
+func (s *Store) StatFS(ctx context.Context) (store.StatFS, error) {
 	s.mu.RLock()
 	err := s.usable(false)
 	s.mu.RUnlock()
 	if err != nil {
-		return 0, err
+		return store.StatFS{}, err
 	}
-	st, err := statfs.Of(s.dir)
-	if err != nil {
-		return 0, fmt.Errorf("local: free space of %s: %w", s.dir, err)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return store.StatFS{}, fmt.Errorf("local: statfs of %s: %w", s.dir, err)
 	}
-	return st.Avail(), nil
+	return store.StatFS{
+		Bsize: uint32(st.Bsize), Frsize: uint32(st.Frsize),
+		Blocks: st.Blocks, Bfree: st.Bfree, Bavail: st.Bavail,
+		Files: st.Files, Ffree: st.Ffree,
+	}, nil
 }

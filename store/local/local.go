@@ -16,8 +16,9 @@ import (
 )
 
 var (
-	_ store.Store      = (*Store)(nil)
-	_ store.FreeSpacer = (*Store)(nil)
+	_ store.Store     = (*Store)(nil)
+	_ store.StatFSer  = (*Store)(nil)
+	_ store.Compacter = (*Store)(nil)
 )
 
 // DefaultSegmentSize is the size past which appends start a new segment file.
@@ -25,8 +26,9 @@ const DefaultSegmentSize = 64 << 20
 
 // Errors of Open, besides those of the operating system. Test with errors.Is.
 var (
-	// ErrInUse: another process (or another Open in this one) has the store open.
-	ErrInUse = errors.New("store is in use")
+	// ErrInUse: another process (or another Open in this one) has the store
+	// open. It is store.ErrInUse.
+	ErrInUse = store.ErrInUse
 	// ErrFormat: the directory is not a cowfs local store, or one in a format
 	// version this package does not read.
 	ErrFormat = errors.New("not a supported cowfs store")

@@ -10,14 +10,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
-	"github.com/cowfs/cowfs/internal/statfs"
 	"github.com/cowfs/cowfs/store"
 )
 
 var (
-	_ store.Store      = (*Store)(nil)
-	_ store.FreeSpacer = (*Store)(nil)
+	_ store.Store    = (*Store)(nil)
+	_ store.StatFSer = (*Store)(nil)
 )
 
 type blob struct {
@@ -196,19 +196,27 @@ func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 	return store.Usage{Blobs: int64(len(s.blobs)), Bytes: s.bytes}, nil
 }
 
-// FreeSpace reports the machine's free memory (store.FreeSpacer).
-func (s *Store) FreeSpace(ctx context.Context) (int64, error) {
+// StatFS reports the machine's memory (store.StatFSer) in 4 KiB blocks,
+// and a file node per free block (file nodes cost memory only).
+func (s *Store) StatFS(ctx context.Context) (store.StatFS, error) {
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed {
-		return 0, errClosed
+		return store.StatFS{}, errClosed
 	}
-	st, err := statfs.Of("")
-	if err != nil {
-		return 0, fmt.Errorf("mem: free memory: %w", err)
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return store.StatFS{}, fmt.Errorf("mem: free memory: %w", err)
 	}
-	return st.Avail(), nil
+	const bsize = 4096
+	unit := uint64(si.Unit)
+	out := store.StatFS{Bsize: bsize, Frsize: bsize}
+	out.Blocks = si.Totalram * unit / bsize
+	out.Bfree = si.Freeram * unit / bsize
+	out.Bavail = out.Bfree
+	out.Files, out.Ffree = out.Blocks, out.Bfree
+	return out, nil
 }
 
 // Close drops the store's contents. Every later call, Close included, fails

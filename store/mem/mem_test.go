@@ -2,6 +2,8 @@ package mem_test
 
 import (
 	"encoding/binary"
+	"errors"
+	"syscall"
 	"testing"
 
 	"github.com/cowfs/cowfs/store"
@@ -42,5 +44,31 @@ func BenchmarkPut(b *testing.B) {
 		if _, err := s.Put(b.Context(), data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStatFS: an in-memory store reports the machine's memory in 4 KiB
+// blocks, free memory as available; a closed store fails with ErrClosed.
+func TestStatFS(t *testing.T) {
+	s := mem.New()
+	got, err := s.StatFS(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	if want := si.Totalram * uint64(si.Unit) / 4096; got.Blocks != want || got.Bsize != 4096 || got.Frsize != 4096 {
+		t.Errorf("StatFS %+v: want %d blocks of 4096 bytes (the machine's memory)", got, want)
+	}
+	if got.Bavail == 0 || got.Bavail > got.Blocks || got.Bfree != got.Bavail || got.Avail() != int64(got.Bavail)*4096 {
+		t.Errorf("StatFS %+v, Avail %d: want free memory available, within the total", got, got.Avail())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StatFS(t.Context()); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("StatFS of a closed store: %v, want ErrClosed", err)
 	}
 }

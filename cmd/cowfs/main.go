@@ -37,13 +37,14 @@
 //
 // # Stores
 //
-// Every command that opens a store takes --store SPEC: a directory path, the
-// durable local store kept in that directory (created on first use by
-// commands that write), or "mem:", an in-memory store that nothing outlives.
-// Without --store a command uses the default local store, in the first of:
+// Every command that opens a store takes --store SPEC, which package
+// store/registry parses and opens: a directory path, the durable local
+// store kept in that directory (created on first use by commands that
+// write), or "mem:", an in-memory store that nothing outlives. Without
+// --store a command uses the default store, the first of:
 //
-//	$COWFS_STORE
-//	$XDG_DATA_HOME/cowfs   (if XDG_DATA_HOME is set to an absolute path)
+//	$COWFS_STORE             (any SPEC)
+//	$XDG_DATA_HOME/cowfs     (if XDG_DATA_HOME is set to an absolute path)
 //	$HOME/.local/share/cowfs
 //
 // The same rule holds for root. One process at a time may open a local
@@ -86,15 +87,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/store"
-	"github.com/cowfs/cowfs/store/local"
-	"github.com/cowfs/cowfs/store/mem"
+	"github.com/cowfs/cowfs/store/registry"
 )
 
 // Exit statuses.
@@ -340,14 +339,15 @@ func printRootHelp(w io.Writer, root *cobra.Command) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Stores (--store S):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "\tDIR    the local store in directory DIR (durable; one process at a time)")
-	fmt.Fprintln(w, "\tmem:   an in-memory store; nothing outlives the command")
+	for _, b := range registry.Backends() {
+		fmt.Fprintf(w, "\t%-6s %s\n", b.Form, b.Doc)
+	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Without --store, commands use the default local store, in the first of")
-	fmt.Fprintln(w, "$COWFS_STORE, $XDG_DATA_HOME/cowfs (if XDG_DATA_HOME is set) and")
-	fmt.Fprintln(w, "$HOME/.local/share/cowfs; the same for root.")
-	if dir, err := defaultStoreDir(os.Getenv); err == nil {
-		fmt.Fprintf(w, "Here that is %s.\n", dir)
+	fmt.Fprintln(w, "Without --store, commands use the default store: $COWFS_STORE (any S)")
+	fmt.Fprintln(w, "if set, else the local store in the first of $XDG_DATA_HOME/cowfs")
+	fmt.Fprintln(w, "(if XDG_DATA_HOME is set) and $HOME/.local/share/cowfs; the same for root.")
+	if spec, err := registry.Default(os.Getenv); err == nil {
+		fmt.Fprintf(w, "Here that is %s.\n", spec)
 	} else {
 		fmt.Fprintf(w, "Here there is none: %v.\n", err)
 	}
@@ -377,7 +377,11 @@ const anyArgs = int(^uint(0) >> 1)
 // storeFlag defines the --store flag of the commands that open a store,
 // completed with directory names.
 func storeFlag(c *cobra.Command, spec *string) {
-	c.Flags().StringVar(spec, "store", "", "the store: `S` is a directory (the local store kept there) or mem: (in memory);\n"+
+	var forms []string
+	for _, b := range registry.Backends() {
+		forms = append(forms, b.Form)
+	}
+	c.Flags().StringVar(spec, "store", "", "the store `S`, one of "+strings.Join(forms, ", ")+" (cowfs help says what each is);\n"+
 		"default $COWFS_STORE, else $XDG_DATA_HOME/cowfs, else $HOME/.local/share/cowfs")
 	c.MarkFlagDirname("store")
 }
@@ -398,25 +402,8 @@ func dirArgs(n int) cobra.CompletionFunc {
 	}
 }
 
-// defaultStoreDir returns the directory of the default local store:
-// $COWFS_STORE, else $XDG_DATA_HOME/cowfs, else $HOME/.local/share/cowfs.
-// An XDG_DATA_HOME that is not an absolute path is ignored, as the XDG base
-// directory specification asks. getenv is os.Getenv outside tests.
-func defaultStoreDir(getenv func(string) string) (string, error) {
-	if dir := getenv("COWFS_STORE"); dir != "" {
-		return dir, nil
-	}
-	if xdg := getenv("XDG_DATA_HOME"); xdg != "" && filepath.IsAbs(xdg) {
-		return filepath.Join(xdg, "cowfs"), nil
-	}
-	if home := getenv("HOME"); home != "" {
-		return filepath.Join(home, ".local", "share", "cowfs"), nil
-	}
-	return "", errors.New("no default store: set --store, $COWFS_STORE, $XDG_DATA_HOME or $HOME")
-}
-
-// storeMode says whether openStore may create a local store that does not
-// exist yet.
+// storeMode says whether openStore may create a store that does not exist
+// yet.
 type storeMode int
 
 const (
@@ -424,97 +411,30 @@ const (
 	mustExist                  // commands that inspect or maintain (fsck, scrub, gc)
 )
 
-// openStore opens the store a --store flag names and returns it with the
-// name to show for it: "mem:" (the in-memory store; nothing persists past
-// the process) or a directory path (the local store kept there). An empty
-// spec is the default local store (defaultStoreDir). A spec that looks like
-// "kind:..." with a kind other than mem is refused as an unknown store; a
-// relative directory whose name has a colon can be given as ./NAME. logger
-// (nil discards) receives what the local store logs.
-//
-// A local store is opened exclusively: if another process holds it, the
-// error (wrapping local.ErrInUse) names the directory and the process.
+// openStore opens the store a --store flag names, through the registry of
+// stores (package store/registry), and returns it with the spec to show for
+// it. An empty spec is the default store (registry.Default). A spec the
+// registry cannot parse is a usage error. logger (nil discards) receives
+// what the store logs.
 func openStore(spec string, mode storeMode, logger *slog.Logger) (store.Store, string, error) {
-	if spec == "" {
-		dir, err := defaultStoreDir(os.Getenv)
-		if err != nil {
-			return nil, "", err
+	fromFlag := spec != ""
+	if !fromFlag {
+		var err error
+		if spec, err = registry.Default(os.Getenv); err != nil {
+			return nil, "", fmt.Errorf("%w, or give --store", err)
 		}
-		return openLocal(dir, mode, logger)
 	}
-	if kind, _, ok := strings.Cut(spec, ":"); ok && isStoreKind(kind) {
-		switch kind {
-		case "mem":
-			if spec != "mem:" {
-				return nil, "", usageErrorf("the mem store takes no location, got %q", spec)
-			}
-			return mem.New(), "mem:", nil
-		}
-		return nil, "", usageErrorf("unknown store %q (a store is a directory or mem:)", spec)
+	st, err := registry.Open(context.Background(), spec, &registry.Options{MustExist: mode == mustExist, Logger: logger})
+	switch {
+	case err == nil:
+		return st, spec, nil
+	case errors.Is(err, registry.ErrSpec) && fromFlag:
+		return nil, spec, usageErrorf("%v", err)
+	case errors.Is(err, registry.ErrNoStore):
+		return nil, spec, fmt.Errorf("%w (a command that writes, such as cowfs demo, creates one)", err)
 	}
-	return openLocal(spec, mode, logger)
+	return nil, spec, err
 }
-
-// isStoreKind reports whether s could name a kind of store ("mem", "s3"):
-// letters and digits, starting with a letter, and not a Windows-like drive
-// letter or anything with a path separator.
-func isStoreKind(s string) bool {
-	if len(s) < 2 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case i > 0 && r >= '0' && r <= '9':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// openLocal opens the local store in dir.
-func openLocal(dir string, mode storeMode, logger *slog.Logger) (store.Store, string, error) {
-	if mode == mustExist {
-		fi, err := os.Stat(dir)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			return nil, dir, fmt.Errorf("no store at %s (a command that writes, such as cowfs demo, creates one)", dir)
-		case err != nil:
-			return nil, dir, err
-		case !fi.IsDir():
-			return nil, dir, fmt.Errorf("store %s is not a directory", dir)
-		}
-	}
-	st, err := local.Open(dir, &local.Options{Logger: logger})
-	if errors.Is(err, local.ErrInUse) || errors.Is(err, local.ErrFormat) {
-		return nil, dir, saidOnce{err}
-	}
-	if err != nil {
-		return nil, dir, err
-	}
-	return st, dir, nil
-}
-
-// saidOnce is an error of local.Open that wraps local.ErrInUse or
-// local.ErrFormat, said once: its message without the package prefix and
-// without the sentinel's text, which repeats what the message already says
-// ("local: store DIR is in use by another process (pid N): store is in use"
-// reads "store DIR is in use by another process (pid N)"). It wraps the
-// error of local.Open.
-type saidOnce struct{ err error }
-
-func (e saidOnce) Error() string {
-	msg := strings.TrimPrefix(e.err.Error(), "local: ")
-	for _, sentinel := range []error{local.ErrInUse, local.ErrFormat} {
-		if errors.Is(e.err, sentinel) {
-			msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
-		}
-	}
-	return msg
-}
-
-func (e saidOnce) Unwrap() error { return e.err }
 
 // commandContext returns a context that ends when the process is
 // interrupted, so a long check stops cleanly (its progress bar cleared).

@@ -136,29 +136,6 @@ func TestDemoDefaultStore(t *testing.T) {
 	}
 }
 
-func TestDefaultStoreDir(t *testing.T) {
-	tests := []struct {
-		env  map[string]string
-		want string // "" for an error
-	}{
-		{map[string]string{"COWFS_STORE": "/s", "XDG_DATA_HOME": "/x", "HOME": "/h"}, "/s"},
-		{map[string]string{"XDG_DATA_HOME": "/x", "HOME": "/h"}, "/x/cowfs"},
-		{map[string]string{"XDG_DATA_HOME": "relative", "HOME": "/h"}, "/h/.local/share/cowfs"},
-		{map[string]string{"HOME": "/h"}, "/h/.local/share/cowfs"},
-		{map[string]string{"HOME": "/root"}, "/root/.local/share/cowfs"},
-		{map[string]string{}, ""},
-	}
-	for _, tc := range tests {
-		got, err := defaultStoreDir(func(k string) string { return tc.env[k] })
-		switch {
-		case tc.want == "" && err == nil:
-			t.Errorf("env %v: got %q, want an error", tc.env, got)
-		case tc.want != "" && (err != nil || got != tc.want):
-			t.Errorf("env %v: got %q, %v, want %q", tc.env, got, err, tc.want)
-		}
-	}
-}
-
 // TestDefaultStoreFromEnvironment checks, through the real binary, that a
 // command with no --store looks in $XDG_DATA_HOME/cowfs, then in
 // $HOME/.local/share/cowfs, when COWFS_STORE is not set.
@@ -179,6 +156,20 @@ func TestDefaultStoreFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestDefaultStoreSpec: $COWFS_STORE is any store spec, as --store takes,
+// and one the registry cannot parse fails the command (it is no usage
+// error: the command line is fine).
+func TestDefaultStoreSpec(t *testing.T) {
+	out, errOut, status := cliEnv(t, []string{"COWFS_STORE=mem:"}, "fsck")
+	if status != 0 || errOut != "" || !strings.HasPrefix(out, "fsck: store mem:: ") {
+		t.Errorf("fsck with COWFS_STORE=mem:: status %d, stdout %q, stderr %q; want 0 on store mem:", status, out, errOut)
+	}
+	_, errOut, status = cliEnv(t, []string{"COWFS_STORE=s3:bucket"}, "fsck")
+	if want := "cowfs fsck: FAILED: unknown store \"s3:bucket\" (a store is a directory or mem:)\n"; status != 1 || errOut != want {
+		t.Errorf("fsck with COWFS_STORE=s3:bucket: status %d, stderr %q; want 1 and %q", status, errOut, want)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	tests := []struct {
 		args     []string
@@ -192,7 +183,9 @@ func TestUsage(t *testing.T) {
 		{args: []string{"help"}, status: 0, stdout: "fsck [--store S] [--json] [--repair]"},
 		{args: []string{"help"}, status: 0, stdout: "scrub [--store S] [--json]"},
 		{args: []string{"help"}, status: 0, stdout: "gc [--store S] [--json]"},
-		{args: []string{"help"}, status: 0, stdout: "$COWFS_STORE, $XDG_DATA_HOME/cowfs (if XDG_DATA_HOME is set) and\n$HOME/.local/share/cowfs; the same for root."},
+		{args: []string{"help"}, status: 0, stdout: "Without --store, commands use the default store: $COWFS_STORE (any S)\nif set, else the local store in the first of $XDG_DATA_HOME/cowfs\n(if XDG_DATA_HOME is set) and $HOME/.local/share/cowfs; the same for root."},
+		{args: []string{"help"}, status: 0, stdout: "\tDIR    the local store in directory DIR (durable; one process at a time)\n\tmem:   an in-memory store; nothing outlives the process\n"},
+		{args: []string{"fsck", "-h"}, status: 0, stdout: "the store S, one of DIR, mem: (cowfs help says what each is)"},
 		{args: []string{"help"}, status: 0, stdout: "Flags may come before or after the arguments"},
 		{args: []string{"-h"}, status: 0, stdout: "Commands:"},
 		{args: []string{"--help"}, status: 0, stdout: "completion bash|zsh|fish|powershell"},

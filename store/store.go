@@ -53,7 +53,8 @@
 // pending blobs). So a backend refuses a second owner: opening a store that
 // another process (or another Store value in this one) holds fails with an
 // error wrapping ErrInUse. The local store does that with an flock(2) on
-// its directory; a store shared over a network needs a lease for the same.
+// its directory, and an in-memory store is reachable only through its Store
+// value; a store shared over a network needs a lease for the same.
 //
 // # Optional capabilities
 //

@@ -14,7 +14,7 @@ import (
 // checkFields documents the JSON object of fsck and scrub.
 const checkFields = `With --json, stdout holds one JSON object (sizes in bytes):
 
-  store      the store checked: its directory, or "mem:"
+  store      the store checked: its spec (a directory, or "mem:")
   roots      named roots walked (volumes, snapshots, internal lists)
   blobs      blobs stored
   bytes      bytes stored

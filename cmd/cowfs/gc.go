@@ -13,7 +13,7 @@ import (
 // gcFields documents the JSON object of gc.
 const gcFields = `With --json, stdout holds one JSON object (sizes in bytes):
 
-  store        the store collected: its directory, or "mem:"
+  store        the store collected: its spec (a directory, or "mem:")
   freed_blobs  blobs deleted
   freed_bytes  bytes of the blobs deleted
   commits      commits made to work through the blobs waiting for deletion

@@ -368,10 +368,3 @@ func (f *FS) commitSomeLocked(extra []*Volume, lazy bool) error {
 	f.evictLocked()
 	return nil
 }
-
-// evictLocked drops the inodes no volume needs loaded (Volume.evictLocked).
-func (f *FS) evictLocked() {
-	for _, v := range f.vols {
-		v.evictLocked()
-	}
-}

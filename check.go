@@ -175,7 +175,7 @@ func (f *FS) checkLocked(ctx context.Context, opt CheckOptions) (*CheckReport, e
 		c.rep.Roots++
 		c.expected[r.ID]++
 		c.visit(btree.Child{ID: r.ID}, r.Name+":")
-		if strings.HasPrefix(r.Name, "v:") || strings.HasPrefix(r.Name, "s:") {
+		if isVolumeRoot(r.Name) {
 			if m, err := f.loadVolume(r.ID); err == nil {
 				c.checkNames(r.Name, m)
 			}

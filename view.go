@@ -53,9 +53,6 @@ type viewPin struct {
 	released  bool
 }
 
-// viewRootPrefix starts the names of the roots that hold views' snapshots.
-const viewRootPrefix = "q:view:"
-
 // ReadDeferred returns a view of the n bytes at off (fewer if the file ends
 // first). It costs O(log n) whatever n; it first stores the file's buffered
 // writes, as a commit would.
@@ -366,7 +363,7 @@ func (f *FS) commitViews(c *commit) (released []store.ID, err error) {
 	for _, p := range f.views {
 		switch {
 		case p.released && !p.committed.IsZero():
-			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p), Old: p.committed})
+			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p.n), Old: p.committed})
 			released = append(released, p.committed)
 		case p.released, !p.committed.IsZero(), p.snap.Empty():
 		default:
@@ -377,15 +374,12 @@ func (f *FS) commitViews(c *commit) (released []store.ID, err error) {
 			if err := c.materialize(ch); err != nil {
 				return nil, err
 			}
-			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p), New: ch.ID})
+			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p.n), New: ch.ID})
 			c.views = append(c.views, viewRoot{p, ch.ID})
 		}
 	}
 	return released, nil
 }
-
-// viewRootName is the store root of a view's snapshot.
-func viewRootName(p *viewPin) string { return viewRootPrefix + strconv.FormatUint(p.n, 10) }
 
 // finishViews records what a successful commit did to the views: new roots
 // are committed, released views are gone.

@@ -92,8 +92,8 @@ func (f *FS) Volumes() ([]string, error) {
 	}
 	var names []string
 	for _, r := range roots {
-		if strings.HasPrefix(r.Name, "v:") {
-			names = append(names, r.Name[2:])
+		if name, ok := strings.CutPrefix(r.Name, volumeRootPrefix); ok {
+			names = append(names, name)
 		}
 	}
 	sort.Strings(names)

@@ -25,9 +25,6 @@ import (
 // Zombie items hold no references (a zombie's count is 0); the zombie tree's
 // own nodes are counted like any others.
 
-// zombieRoot names the zombie tree's root in the store.
-const zombieRoot = "q:zombies"
-
 // zombieKind is the blob kind tag of zombie tree nodes.
 const zombieKind = 4
 

@@ -73,7 +73,7 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)
 	f.ropes = rope.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[rope.Extent], error) { return f.ropes.Decode(id, b) }))
 	f.dirs = dirtree.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[dirtree.Entry], error) { return f.dirs.Decode(id, b) }))
-	f.zombies = &btree.Tree[zombie]{Ops: zombieOps{}, Kind: zombieKind}
+	f.zombies = &btree.Tree[zombie]{Ops: zombieOps{}, Kind: btree.KindZombie}
 	f.zombies.Load = loadNode(f, func(id store.ID, b []byte) (*btree.Node[zombie], error) { return f.zombies.Decode(id, b) })
 	if err := f.loadZombies(); err != nil {
 		return nil, wrapIO("open", "", err)

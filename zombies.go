@@ -25,9 +25,6 @@ import (
 // Zombie items hold no references (a zombie's count is 0); the zombie tree's
 // own nodes are counted like any others.
 
-// zombieKind is the blob kind tag of zombie tree nodes.
-const zombieKind = 4
-
 // zombie is a blob with count 0 waiting to be deleted.
 type zombie struct {
 	ID  store.ID

@@ -38,9 +38,6 @@ import (
 	"github.com/cowfs/cowfs/store"
 )
 
-// NodeKind is the blob kind tag of directory nodes.
-const NodeKind = 2
-
 // Limits on entries. The extended attribute limits are Linux's
 // (XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX).
 const (
@@ -303,7 +300,7 @@ type Dir = btree.Ref[Entry]
 
 // New returns the directory tree whose nodes load through load.
 func New(load func(id store.ID) (*btree.Node[Entry], error)) *Tree {
-	return &Tree{Ops: ops{}, Kind: NodeKind, Load: load}
+	return &Tree{Ops: ops{}, Kind: btree.KindDir, Load: load}
 }
 
 type ops struct{}

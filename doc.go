@@ -9,7 +9,7 @@
 // store. A volume can be snapshotted (a read-only, O(1) copy) and cloned into
 // a new writable volume (also O(1)).
 //
-// Everything a volume holds is one persistent tree (seed 001): the volume node
+// Everything a volume holds is one persistent tree: the volume node
 // points at the root directory's B-tree of entries; an entry of a directory
 // points at that directory's tree, an entry of a file at the file's rope of
 // extents. Nodes are immutable blobs named by their hash, shared by every

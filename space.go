@@ -22,9 +22,11 @@ const (
 
 // Fallocate allocates (extends the size unless FallocKeepSize), punches a
 // hole, zeroes, inserts or collapses the range [off, off+n), at any byte
-// offsets. Allocating and zeroing reserve no space (see space.go for what
-// they promise) but fail with ENOSPC, changing nothing, when the range's
-// bytes that hold no data are more than the store has free.
+// offsets. Allocating and zeroing reserve no space (the range stays a hole,
+// and a later write into it needs new space whatever fallocate did, as
+// every write of a copy-on-write store does) but fail with ENOSPC, changing
+// nothing, when the range's bytes that hold no data are more than the
+// store has free.
 func (f *File) Fallocate(mode uint32, off, n int64) error {
 	v := f.v
 	v.f.mu.Lock()
@@ -58,7 +60,7 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 	}
 	switch mode {
 	case 0, FallocKeepSize:
-		// No space is reserved (space.go); only the size grows.
+		// No space is reserved (checkSpace); only the size grows.
 		if mode == 0 && off+n > size {
 			r, err = rope.Truncate(t, r, off+n)
 		}

@@ -22,7 +22,7 @@ import (
 // into it.
 const PageSize = 4096
 
-// View is a deferred read (seed 000): a private snapshot of a byte range of
+// View is a deferred read: a private snapshot of a byte range of
 // a file, taken in O(log n) node copies whatever the range's size. Nothing is
 // read until the view is: its accessors fault pages in from the shared cache
 // or the store. Later writes to the file never show through. A write into

@@ -4,7 +4,7 @@
 // everything stat reports plus the content of what it names: the rope of a
 // regular file, the tree of a subdirectory, a symlink's target. Because a
 // directory holds its children's trees, cloning a directory is copying one
-// entry (seed 001: the volume is one tree).
+// entry (the whole volume is one tree of such entries).
 //
 // The same entry type also fills the volume's side tables (hard-link inodes,
 // orphans, inode scopes); there the name is a binary key.

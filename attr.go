@@ -13,6 +13,7 @@ func (v *Volume) Stat(p string) (*FileInfo, error) { return v.stat("stat", p, tr
 // Lstat is Stat without following a final symlink.
 func (v *Volume) Lstat(p string) (*FileInfo, error) { return v.stat("lstat", p, false) }
 
+// stat is Stat (follow) or Lstat, reporting errors under op.
 func (v *Volume) stat(op, p string, follow bool) (*FileInfo, error) {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
@@ -31,6 +32,8 @@ func (v *Volume) Chmod(p string, mode uint32) error {
 	return v.setattr("chmod", p, true, chmodInode(mode))
 }
 
+// chmodInode is the change Chmod makes: the permission bits, and the
+// stored access ACL's entries that show them.
 func chmodInode(mode uint32) func(*inode) error {
 	return func(x *inode) error {
 		x.ent.Mode = x.ent.Mode&dirtree.TypeMask | mode&0o7777
@@ -45,10 +48,12 @@ func (v *Volume) Chown(p string, uid, gid int) error { return v.chown("chown", p
 // Lchown is Chown without following a final symlink.
 func (v *Volume) Lchown(p string, uid, gid int) error { return v.chown("lchown", p, false, uid, gid) }
 
+// chown is Chown (follow) or Lchown, reporting errors under op.
 func (v *Volume) chown(op, p string, follow bool, uid, gid int) error {
 	return v.setattr(op, p, follow, chownInode(uid, gid))
 }
 
+// chownInode is the change Chown makes; a negative uid or gid is left.
 func chownInode(uid, gid int) func(*inode) error {
 	return func(x *inode) error {
 		if uid >= 0 {
@@ -90,6 +95,7 @@ func omitZero(t time.Time) *time.Time {
 	return &t
 }
 
+// timesInode is the change SetTimes makes; a nil time is left.
 func timesInode(atime, mtime *time.Time) func(*inode) error {
 	return func(x *inode) error {
 		if atime != nil {

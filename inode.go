@@ -28,6 +28,7 @@ type inode struct {
 	pending int64 // bytes in Pending extents of ent.Data
 }
 
+// isDir reports whether x is a directory.
 func (x *inode) isDir() bool { return x.ent.IsDir() }
 
 // child returns the loaded inode for name in directory x, loading it from the

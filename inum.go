@@ -30,6 +30,8 @@ const (
 	rootLocal = 1
 )
 
+// ino is x's inode number: prefix<<localBits | Local, or Local itself for
+// a hard-linked inode, which keeps the absolute number it had when linked.
 func (x *inode) ino() uint64 {
 	if x.linkID != 0 {
 		return x.ent.Local
@@ -44,7 +46,7 @@ func (v *Volume) scopePrefix(parent, marker uint64) (uint64, error) {
 	if p, ok := v.scopeCache[k]; ok {
 		return p, nil
 	}
-	key := string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, parent), marker))
+	key := scopeKey(parent, marker)
 	e, ok, err := dirtree.Lookup(v.f.dirs, v.meta.scopes, key)
 	if err != nil {
 		return 0, err
@@ -78,6 +80,8 @@ func (v *Volume) setScope(key string, prefix uint64) error {
 	return nil
 }
 
+// scopeKey is the key of the scope table's entry for an entry with Scope
+// marker under a parent of the given prefix: both big-endian, 16 bytes.
 func scopeKey(prefix, marker uint64) string {
 	var b [16]byte
 	for i := 0; i < 8; i++ {

@@ -32,6 +32,7 @@ func (v *Volume) resolve(op, p string, follow bool) (resolved, error) {
 	return r, err
 }
 
+// resolvePath is resolve without the trailing-slash rule.
 func (v *Volume) resolvePath(op, p string, follow bool) (resolved, error) {
 	if v.closed {
 		return resolved{}, errorf(op, p, syscall.EBADF, errors.New("volume closed"))
@@ -98,6 +99,8 @@ func (v *Volume) resolvePath(op, p string, follow bool) (resolved, error) {
 	return resolved{dir: v.root, name: "", x: v.root}, nil
 }
 
+// parentOrSelf is x's parent directory, or x itself for the root (and for
+// an inode without a parent: a link-table or orphan inode).
 func (x *inode) parentOrSelf() *inode {
 	if x.parent != nil {
 		return x.parent
@@ -105,6 +108,8 @@ func (x *inode) parentOrSelf() *inode {
 	return x
 }
 
+// splitPath returns p's names, with empty ones (from "/" at either end or
+// doubled) dropped.
 func splitPath(p string) []string {
 	var parts []string
 	for _, s := range strings.Split(p, "/") {

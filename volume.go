@@ -32,6 +32,8 @@ type Volume struct {
 	loaded     int // inodes loaded since the last eviction
 }
 
+// newVolume returns the in-memory Volume of volume node m, bound to root
+// rootName; only its root inode is loaded.
 func newVolume(f *FS, name, rootName string, readOnly bool, m volMeta) *Volume {
 	v := &Volume{f: f, name: name, rootName: rootName, readOnly: readOnly, meta: m,
 		links: map[uint64]*inode{}, orphans: map[*inode]bool{}, dirtySide: map[*inode]bool{},
@@ -46,6 +48,7 @@ func (v *Volume) Name() string { return v.name }
 // ReadOnly reports whether v is a snapshot.
 func (v *Volume) ReadOnly() bool { return v.readOnly }
 
+// busy reports whether files of v are open.
 func (v *Volume) busy() bool { return v.opens > 0 }
 
 // writable fails on a read-only snapshot.

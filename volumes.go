@@ -12,6 +12,9 @@ import (
 	"github.com/cowfs/cowfs/store"
 )
 
+// validName reports whether name may name a volume or a snapshot: 1 to 100
+// of [A-Za-z0-9._-], not "." or "..". Such a name holds no ':', which the
+// store's root names rely on (roots.go).
 func validName(name string) bool {
 	if len(name) == 0 || len(name) > 100 || name == "." || name == ".." {
 		return false
@@ -55,6 +58,8 @@ func (f *FS) Volume(name string) (*Volume, error) {
 	return f.openLocked(volRoot(name), name, false)
 }
 
+// openLocked returns the Volume of root rootName (named name), loading its
+// volume node if it is not open yet. The caller holds f.mu.
 func (f *FS) openLocked(rootName, name string, readOnly bool) (*Volume, error) {
 	if err := f.check("open volume"); err != nil {
 		return nil, err

@@ -90,4 +90,5 @@ func (v *Volume) prepareLocked() error {
 	return nil
 }
 
+// clearDirty records that v's changes, access times included, are committed.
 func (v *Volume) clearDirty() { v.dirty, v.lazy = false, false }

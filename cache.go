@@ -43,5 +43,22 @@ func (f *FS) Blob(id store.ID) ([]byte, error) {
 	return b, nil
 }
 
-// CacheStats returns the node and data cache counters.
-func (f *FS) CacheStats() (nodes, data cache.Stats) { return f.nodes.Stats(), f.data.Stats() }
+// CacheStats are the counters of one of the FS's caches, since Open.
+type CacheStats struct {
+	Hits      int64 // lookups that found their blob cached
+	Misses    int64 // lookups that did not, and read the store
+	Evictions int64 // entries dropped to keep within the cache's bound
+	Bytes     int64 // the cost of the entries held (about their blobs' bytes)
+	Entries   int64 // the entries held
+}
+
+// CacheStats returns the counters of the node cache (decoded tree nodes)
+// and of the data cache (data blobs), which share Options.CacheBytes.
+func (f *FS) CacheStats() (nodes, data CacheStats) {
+	return cacheStats(f.nodes.Stats()), cacheStats(f.data.Stats())
+}
+
+// cacheStats converts a cache's counters to the exported form.
+func cacheStats(s cache.Stats) CacheStats {
+	return CacheStats{Hits: s.Hits, Misses: s.Misses, Evictions: s.Evictions, Bytes: s.Bytes, Entries: s.Entries}
+}

@@ -96,7 +96,7 @@ func (c *commit) materialize(ch btree.Child) error {
 	}
 	if ch.Raw {
 		if !exists {
-			return fmt.Errorf("data blob %s is referenced but not stored", ch.ID.Short())
+			return corrupt("data blob %s is referenced but not stored", ch.ID.Short())
 		}
 		return nil
 	}

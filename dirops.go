@@ -226,10 +226,11 @@ func (v *Volume) ReadDir(p string) ([]*FileInfo, error) {
 		return nil, errorf("readdir", p, syscall.ENOTDIR, nil)
 	}
 	list, err := x.list(0, -1)
-	if err == nil {
-		x.accessed()
+	if err != nil {
+		return nil, wrapIO("readdir", p, err)
 	}
-	return list, err
+	x.accessed()
+	return list, nil
 }
 
 // list returns up to n entries of directory x from position pos (n < 0: all).

@@ -3,7 +3,6 @@ package cowfs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -410,7 +409,7 @@ func (f *FS) releaseViewsOfDeadProcess() error {
 		}
 		n, err := strconv.ParseUint(r.Name[len(viewRootPrefix):], 10, 64)
 		if err != nil {
-			return fmt.Errorf("root %q: not a view", r.Name)
+			return corrupt("root %q is not a view's", r.Name)
 		}
 		f.nextView = max(f.nextView, n)
 		c.swaps = append(c.swaps, store.RootSwap{Name: r.Name, Old: r.ID})

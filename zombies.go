@@ -50,7 +50,7 @@ func (zombieOps) AppendItem(b []byte, z zombie) ([]byte, error) {
 
 func (zombieOps) DecodeItem(src []byte) (zombie, int, error) {
 	if len(src) < store.IDSize+1 || src[store.IDSize] > 1 {
-		return zombie{}, 0, fmt.Errorf("%w: zombie entry", btree.ErrCorrupt)
+		return zombie{}, 0, corrupt("zombie entry")
 	}
 	var z zombie
 	copy(z.ID[:], src)

@@ -1,6 +1,6 @@
 package cowfs
 
-// Benchmarks of the engine on the durable local store (issue 3), each with
+// Benchmarks of the engine on the durable local store, each with
 // its baseline on a plain file in the same kind of directory, in one run:
 //
 //	go test -run XXX -bench Local -benchtime 1x .

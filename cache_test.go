@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/local"
 	"github.com/cowfs/cowfs/store/mem"
 )
@@ -215,5 +216,44 @@ func TestCacheBoundsMemory(t *testing.T) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCacheStatsCounts: FS.CacheStats counts each lookup of the data cache
+// as a hit or a miss, holds what it keeps in Entries and Bytes, and counts
+// what its bound makes it drop in Evictions.
+func TestCacheStatsCounts(t *testing.T) {
+	const blob = 1000
+	f, err := Open(mem.New(), &Options{CacheBytes: 4000}) // data cache: 3000 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ids := make([]store.ID, 8)
+	for i := range ids {
+		if ids[i], err = f.st.Put(context.Background(), bytes.Repeat([]byte{byte(i)}, blob)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(id store.ID) {
+		t.Helper()
+		if b, err := f.Blob(id); err != nil || len(b) != blob {
+			t.Fatalf("Blob: %d bytes, %v", len(b), err)
+		}
+	}
+	read(ids[0])
+	read(ids[0])
+	if _, data := f.CacheStats(); data != (CacheStats{Hits: 1, Misses: 1, Entries: 1, Bytes: blob}) {
+		t.Fatalf("after a miss and a hit: %+v", data)
+	}
+	for _, id := range ids[1:] {
+		read(id)
+	}
+	_, data := f.CacheStats()
+	if data.Misses != 8 || data.Hits != 1 {
+		t.Errorf("8 blobs read, one twice: %d misses, %d hits", data.Misses, data.Hits)
+	}
+	if data.Entries > 3 || data.Entries+data.Evictions != 8 || data.Bytes != data.Entries*blob {
+		t.Errorf("8 blobs of %d bytes through a 3000-byte cache: %+v", blob, data)
 	}
 }

@@ -175,7 +175,7 @@ func (f *FS) checkLocked(ctx context.Context, opt CheckOptions) (*CheckReport, e
 		c.rep.Roots++
 		c.expected[r.ID]++
 		c.visit(btree.Child{ID: r.ID}, r.Name+":")
-		if strings.HasPrefix(r.Name, "v:") || strings.HasPrefix(r.Name, "s:") {
+		if isVolumeRoot(r.Name) {
 			if m, err := f.loadVolume(r.ID); err == nil {
 				c.checkNames(r.Name, m)
 			}
@@ -245,7 +245,7 @@ func (c *checker) visit(ch btree.Child, path string) {
 		c.visit(k, p)
 	}
 	switch kind {
-	case zombieKind:
+	case btree.KindZombie:
 		n, err := c.f.zombies.Decode(ch.ID, b)
 		if err != nil {
 			c.problem(ch.ID, path, err.Error())
@@ -259,7 +259,7 @@ func (c *checker) visit(ch btree.Child, path string) {
 			c.zombies[z.ID] = true
 			c.visit(btree.Child{ID: z.ID, Raw: z.Raw}, path+"<zombie>")
 		}
-	case volumeKind:
+	case btree.KindVolume:
 		m, err := c.f.decodeVolume(b)
 		if err != nil {
 			c.problem(ch.ID, path, err.Error())
@@ -273,7 +273,7 @@ func (c *checker) visit(ch btree.Child, path string) {
 				child(btree.Child{ID: d.ID}, path+side)
 			}
 		}
-	case dirtree.NodeKind:
+	case btree.KindDir:
 		n, err := c.f.dirs.Decode(ch.ID, b)
 		if err != nil {
 			c.problem(ch.ID, path, err.Error())
@@ -285,7 +285,7 @@ func (c *checker) visit(ch btree.Child, path string) {
 		for _, e := range n.Items {
 			c.entry(e, strings.TrimSuffix(path, "/")+"/"+e.Name, child)
 		}
-	case rope.NodeKind:
+	case btree.KindRope:
 		n, err := c.f.ropes.Decode(ch.ID, b)
 		if err != nil {
 			c.problem(ch.ID, path, err.Error())

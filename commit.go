@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/cowfs/cowfs/internal/btree"
-	"github.com/cowfs/cowfs/internal/dirtree"
-	"github.com/cowfs/cowfs/internal/rope"
 	"github.com/cowfs/cowfs/store"
 )
 
@@ -98,7 +96,7 @@ func (c *commit) materialize(ch btree.Child) error {
 	}
 	if ch.Raw {
 		if !exists {
-			return fmt.Errorf("data blob %s is referenced but not stored", ch.ID.Short())
+			return corrupt("data blob %s is referenced but not stored", ch.ID.Short())
 		}
 		return nil
 	}
@@ -275,13 +273,13 @@ func (f *FS) loadAny(id store.ID) (btree.Encoder, error) {
 		return nil, fmt.Errorf("node %s: %w", id.Short(), err)
 	}
 	switch kind {
-	case rope.NodeKind:
+	case btree.KindRope:
 		return f.ropes.Decode(id, b)
-	case dirtree.NodeKind:
+	case btree.KindDir:
 		return f.dirs.Decode(id, b)
-	case zombieKind:
+	case btree.KindZombie:
 		return f.zombies.Decode(id, b)
-	case volumeKind:
+	case btree.KindVolume:
 		m, err := f.decodeVolume(b)
 		if err != nil {
 			return nil, fmt.Errorf("volume node %s: %w", id.Short(), err)
@@ -367,11 +365,4 @@ func (f *FS) commitSomeLocked(extra []*Volume, lazy bool) error {
 	}
 	f.evictLocked()
 	return nil
-}
-
-// evictLocked drops the inodes no volume needs loaded (Volume.evictLocked).
-func (f *FS) evictLocked() {
-	for _, v := range f.vols {
-		v.evictLocked()
-	}
 }

@@ -96,7 +96,17 @@ func wrapIO(op, path string, err error) error {
 	return errorf(op, path, errno, err)
 }
 
-// corrupt reports a violated on-store invariant.
+// ErrCorrupt is wrapped by every error that reports corrupt metadata: a
+// volume node, directory or file node, side table or stored ACL that does
+// not parse, or stored trees that contradict each other (a hard link name
+// without its inode, a blob released below zero, an attribute's blob of
+// another size than its entry says). An operation that meets one fails
+// with an *Error of Errno EIO that wraps it; test with
+// errors.Is(err, ErrCorrupt). A blob whose stored bytes do not match its
+// ID is reported by the store instead, as store.ErrCorrupt.
+var ErrCorrupt = btree.ErrCorrupt
+
+// corrupt reports a violated on-store invariant (ErrCorrupt).
 func corrupt(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", btree.ErrCorrupt, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }

@@ -1,8 +1,6 @@
 package cowfs
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -11,13 +9,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cowfs/cowfs/internal/cdc"
 	"github.com/cowfs/cowfs/internal/dirtree"
 	"github.com/cowfs/cowfs/internal/rope"
 )
-
-// wbufMax bounds one file's sequential write buffer.
-const wbufMax = 1 << 20
 
 // File is an open file or directory of a volume. Its methods follow os.File.
 type File struct {
@@ -251,148 +245,6 @@ func (f *File) write(p []byte, off int64, seq bool) (int, error) {
 	return len(p), nil
 }
 
-// bufferWrite adds p at off to x's write buffer, pushing the buffer into the
-// rope when the write is not sequential or the buffer is full.
-func (x *inode) bufferWrite(p []byte, off int64) error {
-	end := x.wbufOff + int64(len(x.wbuf))
-	if x.wbuf != nil && off >= x.wbufOff && off <= end && off+int64(len(p))-x.wbufOff <= wbufMax {
-		at := int(off - x.wbufOff)
-		if need := at + len(p); need > len(x.wbuf) {
-			x.wbuf = append(x.wbuf, make([]byte, need-len(x.wbuf))...)
-		}
-		copy(x.wbuf[at:], p)
-		return nil
-	}
-	if err := x.flushBuf(); err != nil {
-		return err
-	}
-	x.wbuf = append(make([]byte, 0, min(max(len(p), 64<<10), wbufMax)), p...)
-	x.wbufOff = off
-	return nil
-}
-
-// flushBuf moves the write buffer into the rope as a pending extent, and cuts
-// pending bytes into blobs once there are many.
-func (x *inode) flushBuf() error {
-	if x.wbuf == nil {
-		return nil
-	}
-	buf, off := x.wbuf, x.wbufOff
-	x.wbuf = nil
-	t := x.v.f.ropes
-	r, err := rope.Put(t, x.ent.Data, off, int64(len(buf)), rope.Of(t, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: buf}))
-	if err != nil {
-		return err
-	}
-	x.ent.Data = r
-	x.pending += int64(len(buf))
-	if x.pending >= x.v.f.opt.FlushBytes {
-		return x.flush(false)
-	}
-	return nil
-}
-
-// flush turns pending extents into stored data: runs shorter than
-// rope.InlineMax stay inline in the rope's leaves, longer ones are cut into
-// content-defined chunks, each a blob, so identical bytes written twice are
-// stored once. Unless final, a run ending at end of file keeps its tail after
-// the last content-defined cut pending, so that later appends chunk exactly
-// as if written at once.
-func (x *inode) flush(final bool) error {
-	if err := x.flushBuf(); err != nil {
-		return err
-	}
-	if x.pending == 0 {
-		return nil
-	}
-	f := x.v.f
-	t := f.ropes
-	type span struct{ start, end int64 }
-	var runs []span
-	err := t.Marked(x.ent.Data, func(e rope.Extent, start int64) error {
-		if n := len(runs); n > 0 && runs[n-1].end == start {
-			runs[n-1].end += e.N
-		} else {
-			runs = append(runs, span{start, start + e.N})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	var left int64
-	for _, s := range runs {
-		buf := make([]byte, s.end-s.start)
-		if _, err := rope.ReadAt(t, x.ent.Data, f, buf, s.start); err != nil {
-			return err
-		}
-		var exts []rope.Extent
-		if len(buf) < rope.InlineMax {
-			exts = append(exts, rope.Extent{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf})
-			buf = nil
-		}
-		for len(buf) > 0 {
-			n, found := cdc.Cut(buf)
-			if !found && !final && s.end == x.ent.Data.Len {
-				// A copy: a slice of buf would keep all of buf (the
-				// whole run) alive as long as the tail waits.
-				exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: bytes.Clone(buf)})
-				left += int64(len(buf))
-				break
-			}
-			id, err := f.st.Put(context.Background(), buf[:n])
-			if err != nil {
-				return err
-			}
-			f.fresh[id] = true
-			exts = append(exts, rope.Extent{Kind: rope.Data, Blob: id, N: int64(n)})
-			buf = buf[n:]
-		}
-		r, err := t.Replace(x.ent.Data, s.start, s.end, rope.Of(t, exts...))
-		if err != nil {
-			return err
-		}
-		x.ent.Data = r
-	}
-	x.pending = left
-	return nil
-}
-
-// truncate sets x's size.
-func (x *inode) truncate(size int64) error {
-	if x.isDir() {
-		return errorf("truncate", "", syscall.EISDIR, nil)
-	}
-	if x.ent.Type() != dirtree.TypeReg {
-		return errorf("truncate", "", syscall.EINVAL, nil)
-	}
-	if size < 0 {
-		return errorf("truncate", "", syscall.EINVAL, errors.New("negative size"))
-	}
-	if size > rope.MaxSize {
-		return errorf("truncate", "", syscall.EFBIG, nil)
-	}
-	if err := x.flushBuf(); err != nil {
-		return err
-	}
-	r, err := rope.Truncate(x.v.f.ropes, x.ent.Data, size)
-	if err != nil {
-		return err
-	}
-	x.ent.Data = r
-	x.recountPending()
-	x.ent.Mtime = x.v.f.now()
-	return nil
-}
-
-// recountPending recomputes x.pending after an operation that may have
-// dropped pending bytes, visiting only subtrees that hold some.
-func (x *inode) recountPending() {
-	var n int64
-	x.v.f.ropes.Marked(x.ent.Data, func(e rope.Extent, _ int64) error { n += e.N; return nil })
-	x.pending = n
-}
-
 // Truncate changes the file's size.
 func (f *File) Truncate(size int64) error {
 	f.v.f.mu.Lock()
@@ -495,103 +347,6 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 	}
 	f.off = pos
 	return pos, nil
-}
-
-// Fallocate modes, as in fallocate(2).
-const (
-	FallocKeepSize      = 0x01
-	FallocPunchHole     = 0x02
-	FallocCollapseRange = 0x08
-	FallocZeroRange     = 0x10
-	FallocInsertRange   = 0x20
-)
-
-// Fallocate allocates (extends the size unless FallocKeepSize), punches a
-// hole, zeroes, inserts or collapses the range [off, off+n), at any byte
-// offsets. Allocating and zeroing reserve no space (see space.go for what
-// they promise) but fail with ENOSPC, changing nothing, when the range's
-// bytes that hold no data are more than the store has free.
-func (f *File) Fallocate(mode uint32, off, n int64) error {
-	v := f.v
-	v.f.mu.Lock()
-	defer v.f.mu.Unlock()
-	const op = "fallocate"
-	if err := f.use(op, true); err != nil {
-		return err
-	}
-	x := f.x
-	if x.ent.Type() != dirtree.TypeReg {
-		return errorf(op, f.name, syscall.ENODEV, nil)
-	}
-	if off < 0 || n <= 0 {
-		return errorf(op, f.name, syscall.EINVAL, nil)
-	}
-	if off > rope.MaxSize || n > rope.MaxSize-off {
-		return errorf(op, f.name, syscall.EFBIG, nil)
-	}
-	if err := x.flushBuf(); err != nil {
-		return wrapIO(op, f.name, err)
-	}
-	t := v.f.ropes
-	r := x.ent.Data
-	size := r.Len
-	var err error
-	switch mode {
-	case 0, FallocKeepSize, FallocZeroRange, FallocZeroRange | FallocKeepSize:
-		if err := f.checkSpace(op, r, off, n); err != nil {
-			return err
-		}
-	}
-	switch mode {
-	case 0, FallocKeepSize:
-		// No space is reserved (space.go); only the size grows.
-		if mode == 0 && off+n > size {
-			r, err = rope.Truncate(t, r, off+n)
-		}
-	case FallocPunchHole | FallocKeepSize:
-		if end := min(off+n, size); off < end {
-			r, err = rope.Put(t, r, off, end-off, rope.HoleOf(t, end-off))
-		}
-	case FallocZeroRange, FallocZeroRange | FallocKeepSize:
-		end := off + n
-		if mode&FallocKeepSize != 0 {
-			end = min(end, size)
-		}
-		if off < end {
-			r, err = rope.Put(t, r, off, end-off, rope.HoleOf(t, end-off))
-		}
-	case FallocInsertRange:
-		if off >= size {
-			return errorf(op, f.name, syscall.EINVAL, errors.New("insert range starts at or past the end of file"))
-		}
-		if n > rope.MaxSize-size {
-			return errorf(op, f.name, syscall.EFBIG, nil)
-		}
-		r, err = rope.Put(t, r, off, 0, rope.HoleOf(t, n))
-	case FallocCollapseRange:
-		if off+n >= size {
-			return errorf(op, f.name, syscall.EINVAL, errors.New("collapse range reaches the end of file"))
-		}
-		r, err = rope.Put(t, r, off, n, rope.Rope{})
-	default:
-		return errorf(op, f.name, syscall.EOPNOTSUPP, nil)
-	}
-	if err != nil {
-		return wrapIO(op, f.name, err)
-	}
-	x.ent.Data = r
-	x.recountPending()
-	x.stamp(true)
-	return nil
-}
-
-// AtimeDue reports whether a read now would update the file's access time
-// (Options.Atime). The mount drops the kernel's cached pages of a file
-// opened while it is, so that the first read reaches cowfs.
-func (f *File) AtimeDue() bool {
-	f.v.f.mu.Lock()
-	defer f.v.f.mu.Unlock()
-	return !f.closed && f.x.atimeDue(f.v.f.now())
 }
 
 // Stat describes the file.

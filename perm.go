@@ -2,7 +2,6 @@ package cowfs
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
 
 	"github.com/cowfs/cowfs/acl"
@@ -56,7 +55,7 @@ func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, o createOpts) e
 	raw := x.Value // an ACL is always inline (dirtree.AlwaysInline)
 	def, err := acl.Parse(raw)
 	if err != nil || def == nil {
-		return errorf(op, p, syscall.EIO, fmt.Errorf("the directory's default ACL is corrupt: %v", err))
+		return errorf(op, p, syscall.EIO, corrupt("the directory's default ACL: %v", err))
 	}
 	access, perm := acl.Inherit(def, e.Mode)
 	e.Mode = e.Mode&^0o777 | perm

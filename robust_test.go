@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"syscall"
 	"testing"
 
+	"github.com/cowfs/cowfs/acl"
+	"github.com/cowfs/cowfs/internal/dirtree"
 	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/mem"
 )
@@ -209,4 +212,141 @@ func TestRepairLeaked(t *testing.T) {
 	if got, err := v.ReadFile("keep"); err != nil || len(got) != 100<<10 {
 		t.Fatalf("repair hurt a live file: %v", err)
 	}
+}
+
+// TestErrCorrupt: corrupt metadata in a store fails the operation that
+// meets it with EIO, as an error that errors.Is matches with ErrCorrupt.
+// Each case stores well-formed blobs (their bytes match their IDs, so the
+// store has nothing to report) holding metadata that is not: a root bound
+// to bytes that are not a volume node, a directory node cut short, a hard
+// link name whose inode is missing, a default ACL that does not parse, a
+// view root with a malformed name.
+func TestErrCorrupt(t *testing.T) {
+	ctx := context.Background()
+	// bind stores b and binds root name to it.
+	bind := func(t *testing.T, st store.Store, name string, b []byte) {
+		t.Helper()
+		id, err := st.Put(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Commit(ctx, store.Batch{Roots: []store.RootSwap{{Name: name, New: id}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// broken makes volume "main" (a directory d with a file f, hard-linked
+	// as g), then binds "v:broken" to a copy of its volume node changed by
+	// edit, and returns that volume from a new FS on the store.
+	broken := func(t *testing.T, edit func(f *FS, m *volMeta)) *Volume {
+		t.Helper()
+		st := mem.New()
+		f, err := Open(keepOpen{st}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := f.CreateVolume("main")
+		if err := errors.Join(v.Mkdir("d", 0o755), v.WriteFile("d/f", []byte("data"), 0o644), v.Link("d/f", "g"), f.Commit()); err != nil {
+			t.Fatal(err)
+		}
+		id, err := st.GetRoot(ctx, volRoot("main"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := f.loadVolume(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(f, &m)
+		b, err := (&volumeNode{f: f, m: m}).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind(t, st, volRoot("broken"), b)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		g, err := Open(st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		bv, err := g.Volume("broken")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bv
+	}
+	want := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrCorrupt) || Errno(err) != syscall.EIO {
+			t.Fatalf("%s: %v (errno %d), want EIO wrapping ErrCorrupt", what, err, Errno(err))
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: %T is not a *cowfs.Error", what, err)
+		}
+	}
+
+	t.Run("not a volume node", func(t *testing.T) {
+		st := mem.New()
+		bind(t, st, volRoot("broken"), []byte("not a node"))
+		f, err := Open(st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		_, err = f.Volume("broken")
+		want(t, "opening the volume", err)
+	})
+	t.Run("directory node cut short", func(t *testing.T) {
+		v := broken(t, func(f *FS, m *volMeta) {
+			b, err := f.st.Get(ctx, m.root.Dir.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.root.Dir.ID, err = f.st.Put(ctx, b[:len(b)-1]); err != nil {
+				t.Fatal(err)
+			}
+		})
+		_, err := v.Stat("d/f")
+		want(t, "stat below the directory", err)
+		_, err = v.ReadDir("/")
+		want(t, "listing the directory", err)
+	})
+	t.Run("link name without its inode", func(t *testing.T) {
+		v := broken(t, func(f *FS, m *volMeta) { m.links = dirtree.Dir{} })
+		if _, err := v.Stat("d"); err != nil {
+			t.Fatalf("stat of an intact directory: %v", err)
+		}
+		_, err := v.Stat("g")
+		want(t, "stat of the link", err)
+		_, err = v.ReadFile("d/f")
+		want(t, "reading the link's other name", err)
+	})
+	t.Run("default ACL that does not parse", func(t *testing.T) {
+		v := broken(t, func(f *FS, m *volMeta) {
+			m.root.PutXattr(dirtree.Inline(acl.DefaultXattr, []byte{1, 2, 3}), false)
+		})
+		want(t, "creating a file under the ACL", v.WriteFile("new", nil, 0o644))
+	})
+	t.Run("view root with a malformed name", func(t *testing.T) {
+		st := mem.New()
+		f, err := Open(keepOpen{st}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := f.CreateVolume("main")
+		if err := errors.Join(v.WriteFile("f", []byte("data"), 0o644), f.Close()); err != nil {
+			t.Fatal(err)
+		}
+		id, err := st.GetRoot(ctx, volRoot("main"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Commit(ctx, store.Batch{Roots: []store.RootSwap{{Name: viewRootPrefix + "x", New: id}}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(st, nil)
+		want(t, "opening the store", err)
+	})
 }

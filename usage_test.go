@@ -232,10 +232,10 @@ func writeHalves(t *testing.T, f *FS, v *Volume, p string, seed uint64, n int) {
 	noErr(t, f.Commit())
 }
 
-// TestUsageCopiedFile is issue 12's example: a directory e holding a 3 MiB
-// file x and its copy y (a clone, or a range copy of the whole file).
-// Removing e frees 3 MiB, removing either file frees nothing until the
-// other is gone.
+// TestUsageCopiedFile is the case du must get right: a directory e holding
+// a 3 MiB file x and its copy y (a clone, or a range copy of the whole
+// file). Removing e frees 3 MiB, removing either file frees nothing until
+// the other is gone.
 func TestUsageCopiedFile(t *testing.T) {
 	for _, how := range []string{"clone", "copy range"} {
 		t.Run(how, func(t *testing.T) {

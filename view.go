@@ -3,7 +3,6 @@ package cowfs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -22,7 +21,7 @@ import (
 // into it.
 const PageSize = 4096
 
-// View is a deferred read (seed 000): a private snapshot of a byte range of
+// View is a deferred read: a private snapshot of a byte range of
 // a file, taken in O(log n) node copies whatever the range's size. Nothing is
 // read until the view is: its accessors fault pages in from the shared cache
 // or the store. Later writes to the file never show through. A write into
@@ -52,9 +51,6 @@ type viewPin struct {
 	committed store.ID  // the root's blob once committed; zero before
 	released  bool
 }
-
-// viewRootPrefix starts the names of the roots that hold views' snapshots.
-const viewRootPrefix = "q:view:"
 
 // ReadDeferred returns a view of the n bytes at off (fewer if the file ends
 // first). It costs O(log n) whatever n; it first stores the file's buffered
@@ -366,7 +362,7 @@ func (f *FS) commitViews(c *commit) (released []store.ID, err error) {
 	for _, p := range f.views {
 		switch {
 		case p.released && !p.committed.IsZero():
-			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p), Old: p.committed})
+			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p.n), Old: p.committed})
 			released = append(released, p.committed)
 		case p.released, !p.committed.IsZero(), p.snap.Empty():
 		default:
@@ -377,15 +373,12 @@ func (f *FS) commitViews(c *commit) (released []store.ID, err error) {
 			if err := c.materialize(ch); err != nil {
 				return nil, err
 			}
-			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p), New: ch.ID})
+			c.swaps = append(c.swaps, store.RootSwap{Name: viewRootName(p.n), New: ch.ID})
 			c.views = append(c.views, viewRoot{p, ch.ID})
 		}
 	}
 	return released, nil
 }
-
-// viewRootName is the store root of a view's snapshot.
-func viewRootName(p *viewPin) string { return viewRootPrefix + strconv.FormatUint(p.n, 10) }
 
 // finishViews records what a successful commit did to the views: new roots
 // are committed, released views are gone.
@@ -416,7 +409,7 @@ func (f *FS) releaseViewsOfDeadProcess() error {
 		}
 		n, err := strconv.ParseUint(r.Name[len(viewRootPrefix):], 10, 64)
 		if err != nil {
-			return fmt.Errorf("root %q: not a view", r.Name)
+			return corrupt("root %q is not a view's", r.Name)
 		}
 		f.nextView = max(f.nextView, n)
 		c.swaps = append(c.swaps, store.RootSwap{Name: r.Name, Old: r.ID})

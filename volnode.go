@@ -12,9 +12,6 @@ import (
 	"github.com/cowfs/cowfs/store"
 )
 
-// volumeKind is the blob kind tag of volume nodes.
-const volumeKind = 3
-
 // volMeta is what a volume node holds: the root directory's entry, three side
 // tables, and the counters that allocate inode numbers.
 type volMeta struct {
@@ -55,7 +52,7 @@ func (n *volumeNode) Hash() (store.ID, error) {
 
 func (n *volumeNode) Encode() ([]byte, error) {
 	m := &n.m
-	b := btree.PutHeader(nil, volumeKind, 0)
+	b := btree.PutHeader(nil, btree.KindVolume, 0)
 	for _, v := range []uint64{m.nextLocal, m.nextScope, m.nextPrefix, m.nextLink} {
 		b = binary.AppendUvarint(b, v)
 	}
@@ -98,7 +95,7 @@ func (f *FS) decodeVolume(b []byte) (volMeta, error) {
 	if err != nil {
 		return m, err
 	}
-	if kind != volumeKind {
+	if kind != btree.KindVolume {
 		return m, corrupt("kind %d where a volume node was expected", kind)
 	}
 	p := b[btree.HeaderSize:]

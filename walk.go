@@ -15,8 +15,8 @@ import (
 )
 
 // Node is one directory, file, symlink or other object of a volume as a Go
-// value (seed 001: the whole file system as one lazily loaded data
-// structure). Start at Volume.Root and descend with Children or Lookup; a
+// value: the whole volume is one lazily loaded data structure, and a Node
+// is a place in it. Start at Volume.Root and descend with Children or Lookup; a
 // directory's tree nodes are loaded only when they are iterated or searched,
 // a file's rope nodes only when its Extents or bytes are read.
 //

@@ -25,12 +25,6 @@ import (
 // Zombie items hold no references (a zombie's count is 0); the zombie tree's
 // own nodes are counted like any others.
 
-// zombieRoot names the zombie tree's root in the store.
-const zombieRoot = "q:zombies"
-
-// zombieKind is the blob kind tag of zombie tree nodes.
-const zombieKind = 4
-
 // zombie is a blob with count 0 waiting to be deleted.
 type zombie struct {
 	ID  store.ID
@@ -56,7 +50,7 @@ func (zombieOps) AppendItem(b []byte, z zombie) ([]byte, error) {
 
 func (zombieOps) DecodeItem(src []byte) (zombie, int, error) {
 	if len(src) < store.IDSize+1 || src[store.IDSize] > 1 {
-		return zombie{}, 0, fmt.Errorf("%w: zombie entry", btree.ErrCorrupt)
+		return zombie{}, 0, corrupt("zombie entry")
 	}
 	var z zombie
 	copy(z.ID[:], src)

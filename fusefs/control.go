@@ -20,6 +20,7 @@ type controlDir struct {
 }
 
 var (
+	_ fs.InodeEmbedder = (*controlDir)(nil)
 	_ fs.NodeLookuper  = (*controlDir)(nil)
 	_ fs.NodeReaddirer = (*controlDir)(nil)
 	_ fs.NodeGetattrer = (*controlDir)(nil)
@@ -85,6 +86,7 @@ type snapshotsDir struct {
 }
 
 var (
+	_ fs.InodeEmbedder = (*snapshotsDir)(nil)
 	_ fs.NodeLookuper  = (*snapshotsDir)(nil)
 	_ fs.NodeReaddirer = (*snapshotsDir)(nil)
 	_ fs.NodeGetattrer = (*snapshotsDir)(nil)
@@ -132,6 +134,7 @@ type ctlFile struct {
 }
 
 var (
+	_ fs.InodeEmbedder = (*ctlFile)(nil)
 	_ fs.NodeOpener    = (*ctlFile)(nil)
 	_ fs.NodeGetattrer = (*ctlFile)(nil)
 	_ fs.NodeSetattrer = (*ctlFile)(nil)

@@ -35,6 +35,7 @@ type servedView struct {
 }
 
 var (
+	_ fs.InodeEmbedder = (*filesDir)(nil)
 	_ fs.NodeLookuper  = (*filesDir)(nil)
 	_ fs.NodeReaddirer = (*filesDir)(nil)
 	_ fs.NodeGetattrer = (*filesDir)(nil)
@@ -130,6 +131,8 @@ type viewFile struct {
 }
 
 var (
+	_ fs.InodeEmbedder      = (*viewFile)(nil)
+	_ fs.FileHandle         = viewHandle{}
 	_ fs.NodeGetattrer      = (*viewFile)(nil)
 	_ fs.NodeSetattrer      = (*viewFile)(nil)
 	_ fs.NodeOpener         = (*viewFile)(nil)

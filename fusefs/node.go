@@ -39,6 +39,8 @@ type handle struct {
 }
 
 var (
+	_ fs.InodeEmbedder      = (*node)(nil)
+	_ fs.FileHandle         = (*handle)(nil)
 	_ fs.NodeLookuper       = (*node)(nil)
 	_ fs.NodeGetattrer      = (*node)(nil)
 	_ fs.NodeSetattrer      = (*node)(nil)

@@ -19,6 +19,8 @@ type rawFS struct {
 	extra map[<-chan struct{}]uint32
 }
 
+var _ fuse.RawFileSystem = (*rawFS)(nil)
+
 func newRawFS(fs fuse.RawFileSystem) *rawFS {
 	return &rawFS{RawFileSystem: fs, extra: map[<-chan struct{}]uint32{}}
 }

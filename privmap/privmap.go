@@ -5,10 +5,10 @@
 // which a cowfs mount turns into a clone.
 //
 // Mapping a snapshot that `cowfs snapshot-file` serves (under .cowfs/files
-// of a mount) gives the deferred read of seed 000 through the kernel: the
-// mapping returns at once whatever the file's size, pages are read from the
-// mount on first touch, later writes to the original file never show, and a
-// write-back to the original writes only what changed. The mount must be
+// of a mount) gives a deferred read (cowfs.File.ReadDeferred) through the
+// kernel: the mapping returns at once whatever the file's size, pages are
+// read from the mount on first touch, later writes to the original file
+// never show, and a write-back to the original writes only what changed. The mount must be
 // served by another process: a Go process must never fault on memory that
 // it serves itself.
 package privmap

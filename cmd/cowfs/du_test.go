@@ -13,8 +13,9 @@ import (
 	"github.com/cowfs/cowfs/internal/fusetest"
 )
 
-// TestDuCopiedFile is issue 12's example through a real `cowfs mount`, the
-// system's cp and `cowfs du --json`: a directory e holding a 3 MiB file x
+// TestDuCopiedFile is the case du must get right (see "Usage" in
+// docs/design.md), through a real `cowfs mount`, the system's cp and
+// `cowfs du --json`: a directory e holding a 3 MiB file x
 // and its copy y stores 3 MiB, all of it e's own; either file alone frees
 // nothing until the other is removed.
 func TestDuCopiedFile(t *testing.T) {

@@ -138,8 +138,10 @@ func (n *Node[I]) entries() int {
 	return len(n.Kids)
 }
 
-// ErrCorrupt reports a malformed node or a violated invariant.
-var ErrCorrupt = errors.New("btree: corrupt node")
+// ErrCorrupt reports a malformed node or a violated invariant. Every
+// decoder of cowfs's metadata wraps it (package cowfs exports it as
+// cowfs.ErrCorrupt).
+var ErrCorrupt = errors.New("corrupt metadata")
 
 func (t *Tree[I]) max() int {
 	if t.Max < minMax {

@@ -4,7 +4,7 @@
 // everything stat reports plus the content of what it names: the rope of a
 // regular file, the tree of a subdirectory, a symlink's target. Because a
 // directory holds its children's trees, cloning a directory is copying one
-// entry (seed 001: the volume is one tree).
+// entry (the whole volume is one tree of such entries).
 //
 // The same entry type also fills the volume's side tables (hard-link inodes,
 // orphans, inode scopes); there the name is a binary key.
@@ -37,9 +37,6 @@ import (
 	"github.com/cowfs/cowfs/internal/rope"
 	"github.com/cowfs/cowfs/store"
 )
-
-// NodeKind is the blob kind tag of directory nodes.
-const NodeKind = 2
 
 // Limits on entries. The extended attribute limits are Linux's
 // (XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX).
@@ -303,7 +300,7 @@ type Dir = btree.Ref[Entry]
 
 // New returns the directory tree whose nodes load through load.
 func New(load func(id store.ID) (*btree.Node[Entry], error)) *Tree {
-	return &Tree{Ops: ops{}, Kind: NodeKind, Load: load}
+	return &Tree{Ops: ops{}, Kind: btree.KindDir, Load: load}
 }
 
 type ops struct{}

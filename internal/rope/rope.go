@@ -41,9 +41,6 @@ const InlineMax = 4096
 // MaxSize is the largest file size (and end offset) a rope accepts.
 const MaxSize = 1 << 62
 
-// NodeKind is the blob kind tag of rope nodes.
-const NodeKind = 1
-
 // Extent is one run of a file's bytes. Extents are values and never change;
 // Bytes of an Inline or Pending extent must not be modified once in a rope.
 type Extent struct {
@@ -65,7 +62,7 @@ var ErrPending = errors.New("rope: pending bytes must be flushed before encoding
 
 // New returns the rope tree whose nodes load through load.
 func New(load func(id store.ID) (*btree.Node[Extent], error)) *Tree {
-	return &Tree{Ops: ops{}, Kind: NodeKind, Load: load}
+	return &Tree{Ops: ops{}, Kind: btree.KindRope, Load: load}
 }
 
 type ops struct{}

@@ -1,0 +1,64 @@
+package cowfs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cowfs/cowfs/internal/cache"
+	"github.com/cowfs/cowfs/store"
+)
+
+// loadNode returns a loader of decoded nodes that goes through the node cache.
+func loadNode[N any](f *FS, decode func(store.ID, []byte) (*N, error)) func(store.ID) (*N, error) {
+	return func(id store.ID) (*N, error) {
+		if v, ok := f.nodes.Get(id); ok {
+			if n, ok := v.(*N); ok {
+				return n, nil
+			}
+			return nil, corrupt("blob %s is not the kind of node expected", id.Short())
+		}
+		b, err := f.st.Get(context.Background(), id)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+		}
+		n, err := decode(id, b)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+		}
+		f.nodes.Add(id, n, int64(len(b))+64)
+		return n, nil
+	}
+}
+
+// Blob returns a data blob's bytes, through the data cache (rope.Source).
+func (f *FS) Blob(id store.ID) ([]byte, error) {
+	if b, ok := f.data.Get(id); ok {
+		return b, nil
+	}
+	b, err := f.st.Get(context.Background(), id)
+	if err != nil {
+		return nil, fmt.Errorf("data blob %s: %w", id.Short(), err)
+	}
+	f.data.Add(id, b, int64(len(b)))
+	return b, nil
+}
+
+// CacheStats are the counters of one of the FS's caches, since Open.
+type CacheStats struct {
+	Hits      int64 // lookups that found their blob cached
+	Misses    int64 // lookups that did not, and read the store
+	Evictions int64 // entries dropped to keep within the cache's bound
+	Bytes     int64 // the cost of the entries held (about their blobs' bytes)
+	Entries   int64 // the entries held
+}
+
+// CacheStats returns the counters of the node cache (decoded tree nodes)
+// and of the data cache (data blobs), which share Options.CacheBytes.
+func (f *FS) CacheStats() (nodes, data CacheStats) {
+	return cacheStats(f.nodes.Stats()), cacheStats(f.data.Stats())
+}
+
+// cacheStats converts a cache's counters to the exported form.
+func cacheStats(s cache.Stats) CacheStats {
+	return CacheStats{Hits: s.Hits, Misses: s.Misses, Evictions: s.Evictions, Bytes: s.Bytes, Entries: s.Entries}
+}

@@ -350,10 +350,10 @@ func (n *node) openFlags(kernel uint32) (int, syscall.Errno) {
 }
 
 // Open opens a regular file. The kernel keeps the file's cached pages
-// (FOPEN_KEEP_CACHE), except when the open is for reading and a read would
-// update the access time (cowfs.Options.Atime): a read from those pages
-// would never reach cowfs, so they are dropped and the first read comes
-// through.
+// (FOPEN_KEEP_CACHE), so a read from them never reaches cowfs: an open for
+// reading updates the access time as a read would (cowfs.Options.Atime).
+// (Dropping the pages at such an open instead raced with writes in flight:
+// TestConcurrentAppendReaders.)
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	fl, e := n.openFlags(flags)
 	if e != 0 {
@@ -363,11 +363,12 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	keep := uint32(fuse.FOPEN_KEEP_CACHE)
-	if flags&syscall.O_ACCMODE != syscall.O_WRONLY && f.AtimeDue() {
-		keep = 0
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY && f.Accessed() {
+		// The kernel's copy of the attributes is stale: drop it (only it,
+		// offset -1: the pages stay).
+		n.NotifyContent(-1, 0)
 	}
-	return n.opened(&handle{f: f}), keep, 0
+	return n.opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // umask returns the create option of the umask the kernel sent with the

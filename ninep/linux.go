@@ -10,6 +10,7 @@ import (
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/acl"
+	"github.com/cowfs/cowfs/internal/control"
 	"github.com/cowfs/cowfs/internal/statfs"
 )
 
@@ -182,7 +183,12 @@ func (c *conn) rename(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if f.kind != volNode || f.path == "." {
+	switch {
+	case f.kind == controlNode && f.ctlNode == control.Root:
+		return control.ErrRemove
+	case f.kind != volNode, f.path == "." && f.snap != nil:
+		return control.ErrMove
+	case f.path == ".":
 		return syscall.EBUSY
 	}
 	p := f.walker()
@@ -206,14 +212,14 @@ func (c *conn) renameat(m, r *Msg) error {
 // replacing what is there, with rename(2)'s permission checks.
 func (c *conn) move(od *fid, oldName string, nd *fid, newName string) error {
 	if od.kind != volNode || nd.kind != volNode || od.vol != nd.vol {
-		return syscall.EXDEV
+		return control.ErrMove
 	}
 	if err := validName(oldName); err != nil {
 		return err
 	}
 	from := path.Join(od.path, oldName)
-	if od.snap == "" && od.path == "." && oldName == controlName {
-		return syscall.EBUSY
+	if control.Reserved(od.servedRoot(), oldName) || control.Reserved(nd.servedRoot(), newName) {
+		return control.ErrRemove
 	}
 	_, to, err := nd.makeIn(newName)
 	if err != nil {
@@ -255,11 +261,14 @@ func (c *conn) unlinkat(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if d.kind != volNode {
-		return syscall.EACCES
-	}
 	if err := validName(m.Name); err != nil {
 		return err
+	}
+	if d.kind != volNode {
+		return d.unlinkControl(m.Name)
+	}
+	if control.Reserved(d.servedRoot(), m.Name) {
+		return control.ErrRemove
 	}
 	fi, err := d.vol.Lstat(path.Join(d.path, m.Name))
 	if err != nil {
@@ -320,7 +329,7 @@ func (c *conn) setattr(m, r *Msg) error {
 		return err
 	}
 	if f.kind != volNode {
-		return syscall.EPERM
+		return f.setattrControl(uint32(m.Attr.Valid))
 	}
 	a, valid, u := &m.Attr, uint32(m.Attr.Valid), f.user
 	writable := u.may(st, mayWrite) || (f.file != nil && f.flags&syscall.O_ACCMODE != syscall.O_RDONLY)
@@ -460,7 +469,7 @@ func (f *fid) relist() error {
 		return err
 	}
 	parent := self
-	if up := f.walker(); f.kind != volNode || f.path != "." || f.snap != "" {
+	if up := f.walker(); !f.servedRoot() {
 		if _, err := up.step(".."); err == nil {
 			if st, err := up.stat(); err == nil {
 				parent = st

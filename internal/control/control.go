@@ -142,9 +142,6 @@ func (n Node) Ino() uint64 { return nodes[n].ino }
 // Mode is n's type and permission bits.
 func (n Node) Mode() uint32 { return nodes[n].mode }
 
-// IsDir reports whether n is a directory.
-func (n Node) IsDir() bool { return n != Ctl }
-
 // Parent is the directory holding n: Root, or 0 (the served root) for Root.
 func (n Node) Parent() Node {
 	if n == Root {

@@ -39,6 +39,9 @@ var (
 	_ fs.NodeUnlinker  = (*controlDir)(nil)
 	_ fs.NodeRmdirer   = (*controlDir)(nil)
 	_ fs.NodeRenamer   = (*controlDir)(nil)
+
+	_ fs.NodeSetxattrer    = (*controlDir)(nil)
+	_ fs.NodeRemovexattrer = (*controlDir)(nil)
 )
 
 // fixed returns the node of fixed node n, a child of parent, made on first
@@ -165,6 +168,33 @@ func (d *controlDir) Rename(ctx context.Context, name string, newParent fs.Inode
 	return control.ErrMove
 }
 
+// The nodes of .cowfs have no extended attributes: go-fuse answers a read
+// with ENODATA and a list with none; a change fails as a chmod does.
+
+func (d *controlDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (d *controlDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (c *ctlFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (c *ctlFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (f *viewFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return control.ErrReadOnly
+}
+
+func (f *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return control.ErrReadOnly
+}
+
 // ctlFile is the control file: each write(2) runs one command (package
 // ctl); then reading the same open file returns that command's reply
 // (control.Handle). The file is a stream (no offsets, so pread fails with
@@ -178,6 +208,9 @@ var (
 	_ fs.NodeOpener    = (*ctlFile)(nil)
 	_ fs.NodeGetattrer = (*ctlFile)(nil)
 	_ fs.NodeSetattrer = (*ctlFile)(nil)
+
+	_ fs.NodeSetxattrer    = (*ctlFile)(nil)
+	_ fs.NodeRemovexattrer = (*ctlFile)(nil)
 )
 
 func (c *ctlFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -259,6 +292,8 @@ var (
 	_ fs.NodeReader         = (*viewFile)(nil)
 	_ fs.NodeReleaser       = (*viewFile)(nil)
 	_ fs.NodeCopyFileRanger = (*viewFile)(nil)
+	_ fs.NodeSetxattrer     = (*viewFile)(nil)
+	_ fs.NodeRemovexattrer  = (*viewFile)(nil)
 )
 
 func (f *viewFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -267,7 +302,7 @@ func (f *viewFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 }
 
 func (f *viewFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return syscall.EROFS
+	return control.ErrReadOnly
 }
 
 // Open opens the view for reading; it is read-only.

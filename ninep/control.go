@@ -147,7 +147,7 @@ func (f *fid) remove() error {
 func (f *fid) setattrControl(valid uint32) error {
 	switch {
 	case f.kind == viewNode:
-		return syscall.EROFS
+		return control.ErrReadOnly
 	case f.ctlNode == control.Ctl && valid&^setattrSize == 0:
 		return nil
 	}

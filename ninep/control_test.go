@@ -23,7 +23,7 @@ import (
 // nsOp is an operation on a path of a served volume, as a system call
 // names it: what the control namespace test runs through both frontends.
 type nsOp struct {
-	do       string // stat, list, read, open, mkdir, create, symlink, link, unlink, rmdir, rename, chmod, truncate
+	do       string // stat, list, read, open, mkdir, create, symlink, link, unlink, rmdir, rename, chmod, truncate, getxattr, listxattr, setxattr
 	path, to string // to: the new name of link and rename, the target of symlink
 	flags    int    // open's flags
 	uid      uint32 // the caller: 0 (root) or otherUser
@@ -48,7 +48,7 @@ func (o nsOp) String() string {
 }
 
 // nsOutcome is what an operation came to: its errno (0 for success) and,
-// for stat, list and read, what it found.
+// for stat, list, read, getxattr and listxattr, what it found.
 type nsOutcome struct {
 	errno syscall.Errno
 	val   string
@@ -179,6 +179,16 @@ func TestControlNamespaceLikeFUSE(t *testing.T) {
 		{nsOp{do: "chmod", path: ".cowfs/snapshots/s/f"}, fails(syscall.EROFS)},
 		{nsOp{do: "open", path: ".cowfs/files/1", flags: os.O_WRONLY}, fails(syscall.EROFS)},
 		{nsOp{do: "chmod", path: ".cowfs/files/1"}, fails(syscall.EROFS)},
+		// No extended attributes; setting one is a change.
+		{nsOp{do: "getxattr", path: ".cowfs"}, fails(syscall.ENODATA)},
+		{nsOp{do: "getxattr", path: ".cowfs/ctl"}, fails(syscall.ENODATA)},
+		{nsOp{do: "getxattr", path: ".cowfs/files/1"}, fails(syscall.ENODATA)},
+		{nsOp{do: "listxattr", path: ".cowfs/ctl"}, ok("")},
+		{nsOp{do: "listxattr", path: ".cowfs/files/1"}, ok("")},
+		{nsOp{do: "setxattr", path: ".cowfs"}, fails(syscall.EPERM)},
+		{nsOp{do: "setxattr", path: ".cowfs/ctl"}, fails(syscall.EPERM)},
+		{nsOp{do: "setxattr", path: ".cowfs/files/1"}, fails(syscall.EROFS)},
+		{nsOp{do: "setxattr", path: ".cowfs/snapshots/s/f"}, fails(syscall.EROFS)},
 		// The control file is root's.
 		{nsOp{do: "open", path: ".cowfs/ctl", flags: os.O_RDWR, uid: otherUser}, fails(syscall.EACCES)},
 		{nsOp{do: "open", path: ".cowfs/ctl", flags: os.O_RDWR}, ok("")},
@@ -196,6 +206,13 @@ func TestControlNamespaceLikeFUSE(t *testing.T) {
 		}
 	}
 }
+
+// nsXattr is the extended attribute the xattr operations name.
+const nsXattr = "user.x"
+
+// xattrVal is a value or a list of extended attributes (NUL-separated
+// names), printable.
+func xattrVal(b []byte) string { return strings.ReplaceAll(string(b), "\x00", " ") }
 
 // errnoOfErr is the errno of a system call's error; 0 for none.
 func errnoOfErr(err error) syscall.Errno {
@@ -265,6 +282,17 @@ func fuseDo(dir string, o nsOp) nsOutcome {
 		err = syscall.Chmod(p, 0o700)
 	case "truncate":
 		err = syscall.Truncate(p, 0)
+	case "getxattr", "listxattr":
+		buf := make([]byte, 1000)
+		var n int
+		if o.do == "getxattr" {
+			n, err = unix.Getxattr(p, nsXattr, buf)
+		} else {
+			n, err = unix.Listxattr(p, buf)
+		}
+		val = xattrVal(buf[:max(n, 0)])
+	case "setxattr":
+		err = unix.Setxattr(p, nsXattr, []byte("v"), 0)
 	}
 	if err != nil {
 		return nsOutcome{errno: errnoOfErr(err)}
@@ -323,6 +351,15 @@ func ninepDo(c *aclClient, o nsOp) nsOutcome {
 		})
 	}
 	switch o.do {
+	case "getxattr", "listxattr":
+		name := nsXattr
+		if o.do == "listxattr" {
+			name = ""
+		}
+		b, e := c.xattrGet(name, strings.Split(o.path, "/")...)
+		return nsOutcome{errno: e, val: xattrVal(b)}
+	case "setxattr":
+		return nsOutcome{errno: c.xattrSet(nsXattr, []byte("v"), 0, strings.Split(o.path, "/")...)}
 	case "stat":
 		return onPath(o.path, func(fid uint32) (string, syscall.Errno) {
 			r, e := call(&Msg{Type: Tgetattr, Fid: fid, Mask: attrBasic})

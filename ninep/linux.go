@@ -588,15 +588,16 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 	} else if f.opened() {
 		return perr(syscall.EBUSY, "xattrwalk of open fid %d", m.Fid)
 	}
-	if f.kind != volNode {
-		return syscall.EOPNOTSUPP
-	}
 	st, err := f.stat()
 	if err != nil {
 		return err
 	}
 	x := &xattrFid{}
-	if m.Name == "" {
+	switch {
+	case f.kind != volNode && m.Name != "":
+		return syscall.ENODATA // the nodes of .cowfs have no extended attributes
+	case f.kind != volNode:
+	case m.Name == "":
 		names, err := f.vol.ListXattr(f.path)
 		if err != nil {
 			return err
@@ -607,7 +608,7 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 			}
 			x.data = append(append(x.data, n...), 0)
 		}
-	} else {
+	default:
 		if err := xattrAccess(f.user, st, m.Name, false); err != nil {
 			return err
 		}
@@ -627,8 +628,13 @@ func (c *conn) xattrcreate(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if f.kind != volNode || f.opened() {
+	switch {
+	case f.opened():
 		return syscall.EBADF
+	case f.kind == viewNode:
+		return control.ErrReadOnly
+	case f.kind != volNode:
+		return control.ErrAttr
 	}
 	if m.Size > xattrMaxValue {
 		return syscall.E2BIG

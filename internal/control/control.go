@@ -24,12 +24,15 @@
 //     ErrRemove (EBUSY), whether or not the volume itself holds an entry of
 //     that name (one made through the Go API stays hidden).
 //   - Everything below it is read-only: making or removing an entry there
-//     fails with ErrReadOnly (EROFS), but removing files/N, which releases
-//     its view; a rename into, out of or within .cowfs fails with EXDEV, as
-//     between two volumes. Snapshots refuse every change (EROFS), and so do
-//     served views. The control file takes a change of its size (a shell's
+//     fails with ErrReadOnly (EROFS), but removing files/N, which
+//     releases its view; a rename into, out of or within .cowfs fails with
+//     ErrMove (EXDEV), as between two volumes. Snapshots refuse every
+//     change (EROFS), and so do served views. The control file takes a change of its size (a shell's
 //     "> ctl" truncates) and ignores it; any other change of an attribute
-//     of a node of .cowfs fails with EPERM.
+//     of a node of .cowfs fails with EPERM (ErrAttr). The nodes have no
+//     extended attributes: reading one fails with ENODATA, the list is
+//     empty, and setting or removing one is a change of an attribute
+//     (EPERM; EROFS for a view).
 //   - The directories are root's, mode 0555; ctl is mode 0600, owned by the
 //     user the server lets run commands (New), because commands run with
 //     the server's rights. A served view has the owner, permission bits
@@ -72,7 +75,7 @@ const (
 const (
 	ErrMake     = syscall.EEXIST // making an entry named DirName at the served root
 	ErrRemove   = syscall.EBUSY  // removing or renaming DirName at the served root
-	ErrReadOnly = syscall.EROFS  // making or removing an entry below DirName
+	ErrReadOnly = syscall.EROFS  // making or removing an entry below DirName; changing a served view
 	ErrMove     = syscall.EXDEV  // a rename into, out of or within DirName
 	ErrAttr     = syscall.EPERM  // changing an attribute of a fixed node
 )
@@ -384,7 +387,7 @@ func (sv *View) Stat() *cowfs.Stat {
 // otherwise), and not once removed (ENOENT). Each Open needs a Close.
 func (sv *View) Open(flags int) error {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		return syscall.EROFS
+		return ErrReadOnly
 	}
 	sv.mu.Lock()
 	defer sv.mu.Unlock()

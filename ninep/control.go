@@ -98,47 +98,71 @@ func (f *fid) listControl() ([]dirEntry, error) {
 	return ents, nil
 }
 
-// unlinkControl removes entry name of f, a node of .cowfs (Tunlinkat):
-// only a served view can be removed, which releases it.
+// unlinkControl removes entry name of f, a directory of .cowfs
+// (Tunlinkat): only a served view can be removed, which releases it.
 func (f *fid) unlinkControl(name string) error {
 	w := f.walker()
 	if _, err := w.step(name); err != nil {
 		return err
 	}
-	if w.kind == viewNode {
-		return f.removeView(w.view)
-	}
-	return control.ErrReadOnly
-}
-
-// removeView stops serving sv, as the permissions of files/ allow (root's,
-// 0555: root only).
-func (f *fid) removeView(sv *control.View) error {
-	dir, err := f.sp.ns.Stat(control.Files)
-	if err != nil {
+	if err := mayChange(f); err != nil {
 		return err
 	}
-	if !f.user.may(dir, mayWrite|mayExec) {
-		return syscall.EACCES
+	if w.kind == viewNode {
+		return f.sp.ns.RemoveView(w.view.Name())
 	}
-	return f.sp.ns.RemoveView(sv.Name())
+	return control.ErrReadOnly
 }
 
 // remove removes the file f stands for (Tremove). Of the control
 // namespace, only a served view can be removed; a snapshot is deleted
 // through ctl; the attached root cannot be removed.
 func (f *fid) remove() error {
+	snapRoot := f.path == "." && f.snap != nil
+	switch {
+	case f.kind == volNode && f.path == "." && !snapRoot:
+		return perr(syscall.EPERM, "cannot remove %s", f.describe())
+	case f.kind == volNode && !snapRoot:
+		return f.unlinkSelf()
+	}
+	dir := f.walker() // the directory holding f
 	switch {
 	case f.kind == viewNode:
-		return f.removeView(f.view)
-	case f.kind == controlNode && f.ctlNode == control.Root:
-		return control.ErrRemove
-	case f.kind == controlNode, f.path == "." && f.snap != nil:
-		return control.ErrReadOnly
-	case f.path == ".":
-		return perr(syscall.EPERM, "cannot remove %s", f.describe())
+		dir.kind, dir.ctlNode, dir.view = controlNode, control.Files, nil
+	case f.ctlNode == control.Ctl:
+		dir.ctlNode = control.Root
+	default: // a directory of .cowfs, or a snapshot's root
+		if _, err := dir.step(".."); err != nil {
+			return err
+		}
 	}
-	return f.unlinkSelf()
+	if err := mayChange(dir); err != nil {
+		return err
+	}
+	switch {
+	case f.kind == viewNode:
+		return f.sp.ns.RemoveView(f.view.Name())
+	case f.ctlNode == control.Root:
+		return control.ErrRemove
+	}
+	return control.ErrReadOnly
+}
+
+// mayChange checks that the user may make and remove entries in the
+// directories dirs (write and search permission), as the kernel does
+// before it asks a file system to: EACCES if not. A request the namespace
+// refuses anyway is refused for permission first, as through the mount.
+func mayChange(dirs ...*fid) error {
+	for _, d := range dirs {
+		st, err := d.stat()
+		if err != nil {
+			return err
+		}
+		if !d.user.may(st, mayWrite|mayExec) {
+			return syscall.EACCES
+		}
+	}
+	return nil
 }
 
 // setattrControl answers Tsetattr of a node of .cowfs: the control file

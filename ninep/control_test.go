@@ -192,6 +192,12 @@ func TestControlNamespaceLikeFUSE(t *testing.T) {
 		// The control file is root's.
 		{nsOp{do: "open", path: ".cowfs/ctl", flags: os.O_RDWR, uid: otherUser}, fails(syscall.EACCES)},
 		{nsOp{do: "open", path: ".cowfs/ctl", flags: os.O_RDWR}, ok("")},
+		// Permissions come first, as the kernel checks them.
+		{nsOp{do: "rmdir", path: ".cowfs", uid: otherUser}, fails(syscall.EACCES)},
+		{nsOp{do: "rename", path: ".cowfs", to: "x", uid: otherUser}, fails(syscall.EACCES)},
+		{nsOp{do: "unlink", path: ".cowfs/ctl", uid: otherUser}, fails(syscall.EACCES)},
+		{nsOp{do: "rmdir", path: ".cowfs/snapshots/s", uid: otherUser}, fails(syscall.EACCES)},
+		{nsOp{do: "mkdir", path: ".cowfs/x", uid: otherUser}, fails(syscall.EACCES)},
 		// Removing a served view releases it; only root may.
 		{nsOp{do: "unlink", path: ".cowfs/files/1", uid: otherUser}, fails(syscall.EACCES)},
 		{nsOp{do: "unlink", path: ".cowfs/files/1"}, ok("")},
@@ -440,4 +446,44 @@ func ninepDo(c *aclClient, o nsOp) nsOutcome {
 	}
 	c.t.Fatalf("unknown operation %q", o.do)
 	return nsOutcome{}
+}
+
+// TestControlRemoveAndRename9P covers the requests of the control
+// namespace that only 9P has, on a fid rather than a name: Tremove
+// (9P2000's remove) and Trename. Only a served view can be removed; the
+// rest refuse as their names do in a directory (EBUSY for .cowfs, EROFS
+// below it, EXDEV for a rename), after the permission check on the
+// directory holding them.
+func TestControlRemoveAndRename9P(t *testing.T) {
+	s := newServer(t)
+	vol, _ := s.FS.Volume("main")
+	must(t, vol.WriteFile("f", []byte("content"), 0o644))
+	must(t, vol.Snapshot("s"))
+	root, other := newACLClient(t, s, 0), newACLClient(t, s, otherUser)
+	ctlFid := root.walk(".cowfs", "ctl")
+	root.ok(&Msg{Type: Tlopen, Fid: ctlFid, Flags: syscall.O_RDWR})
+	root.ok(&Msg{Type: Twrite, Fid: ctlFid, Data: []byte("snapshot-file f")})
+	root.ok(&Msg{Type: Tclunk, Fid: ctlFid})
+
+	for _, tc := range []struct {
+		path       []string
+		asRoot     syscall.Errno
+		rename     syscall.Errno
+		asOtherRem syscall.Errno
+	}{
+		{[]string{".cowfs"}, syscall.EBUSY, syscall.EBUSY, syscall.EACCES},
+		{[]string{".cowfs", "ctl"}, syscall.EROFS, syscall.EXDEV, syscall.EACCES},
+		{[]string{".cowfs", "snapshots"}, syscall.EROFS, syscall.EXDEV, syscall.EACCES},
+		{[]string{".cowfs", "snapshots", "s"}, syscall.EROFS, syscall.EXDEV, syscall.EACCES},
+	} {
+		other.fails(&Msg{Type: Tremove, Fid: other.walk(tc.path...)}, tc.asOtherRem)
+		root.fails(&Msg{Type: Tremove, Fid: root.walk(tc.path...)}, tc.asRoot)
+		root.fails(&Msg{Type: Trename, Fid: root.walk(tc.path...), Dfid: 0, Name: "x"}, tc.rename)
+	}
+	root.fails(&Msg{Type: Trename, Fid: root.walk(".cowfs", "files", "1"), Dfid: 0, Name: "x"}, syscall.EXDEV)
+	other.fails(&Msg{Type: Tremove, Fid: other.walk(".cowfs", "files", "1")}, syscall.EACCES)
+	root.ok(&Msg{Type: Tremove, Fid: root.walk(".cowfs", "files", "1")})
+	if r := root.rpc(&Msg{Type: Twalk, Fid: 0, Newfid: 99, Names: []string{".cowfs", "files", "1"}}); r.Type != Twalk+1 || len(r.Qids) != 2 {
+		t.Errorf("walk to a removed view: %v, want a walk that stops at files", r)
+	}
 }

@@ -219,6 +219,9 @@ func (c *conn) move(od *fid, oldName string, nd *fid, newName string) error {
 	}
 	from := path.Join(od.path, oldName)
 	if control.Reserved(od.servedRoot(), oldName) || control.Reserved(nd.servedRoot(), newName) {
+		if err := mayChange(od, nd); err != nil {
+			return err
+		}
 		return control.ErrRemove
 	}
 	_, to, err := nd.makeIn(newName)
@@ -268,6 +271,9 @@ func (c *conn) unlinkat(m, r *Msg) error {
 		return d.unlinkControl(m.Name)
 	}
 	if control.Reserved(d.servedRoot(), m.Name) {
+		if err := mayChange(d); err != nil {
+			return err
+		}
 		return control.ErrRemove
 	}
 	fi, err := d.vol.Lstat(path.Join(d.path, m.Name))

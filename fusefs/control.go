@@ -168,33 +168,6 @@ func (d *controlDir) Rename(ctx context.Context, name string, newParent fs.Inode
 	return control.ErrMove
 }
 
-// The nodes of .cowfs have no extended attributes: go-fuse answers a read
-// with ENODATA and a list with none; a change fails as a chmod does.
-
-func (d *controlDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return control.ErrAttr
-}
-
-func (d *controlDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return control.ErrAttr
-}
-
-func (c *ctlFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return control.ErrAttr
-}
-
-func (c *ctlFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return control.ErrAttr
-}
-
-func (f *viewFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return control.ErrReadOnly
-}
-
-func (f *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return control.ErrReadOnly
-}
-
 // ctlFile is the control file: each write(2) runs one command (package
 // ctl); then reading the same open file returns that command's reply
 // (control.Handle). The file is a stream (no offsets, so pread fails with
@@ -348,6 +321,33 @@ func (f *viewFile) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn 
 		return 0, errno(err)
 	}
 	return uint32(k), 0
+}
+
+// The nodes of .cowfs have no extended attributes: go-fuse answers a read
+// with ENODATA and a list with none; a change fails as a chmod does.
+
+func (d *controlDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (d *controlDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (c *ctlFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (c *ctlFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return control.ErrAttr
+}
+
+func (f *viewFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return control.ErrReadOnly
+}
+
+func (f *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return control.ErrReadOnly
 }
 
 // changed drops what the kernel caches of the volume path p after a

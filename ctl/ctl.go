@@ -5,6 +5,7 @@
 // frontend passes each written line to Server.Exec and keeps what it returns:
 // the reply text on success; on failure, the write fails with the error's
 // errno (cowfs.Errno) and reading the file returns the error's text.
+// Package ctl/ctlclient is a client of it for Go programs.
 //
 // # Command lines
 //

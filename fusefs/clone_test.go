@@ -13,7 +13,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cowfs/cowfs/ctl"
+	"github.com/cowfs/cowfs/ctl/ctlclient"
+	"github.com/cowfs/cowfs/internal/control"
 	"golang.org/x/sys/unix"
 )
 
@@ -174,24 +175,11 @@ func TestCopyRangeClamped(t *testing.T) {
 // ctlExec runs one control command through the mount's ctl file.
 func ctlExec(t *testing.T, m *testMount, args ...string) string {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(m.dir, ".cowfs", "ctl"), os.O_RDWR, 0)
+	reply, err := ctlclient.Mount{Root: m.dir}.Exec(args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("ctl %q: %v", args, err)
 	}
-	defer f.Close()
-	line := make([]string, len(args))
-	for i, a := range args {
-		line[i] = ctl.Quote(a)
-	}
-	if _, err := f.Write([]byte(strings.Join(line, " "))); err != nil {
-		reply, _ := io.ReadAll(f)
-		t.Fatalf("ctl %q: %v: %s", line, err, reply)
-	}
-	reply, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(reply)
+	return reply
 }
 
 // TestCtlInvalidatesKernelCache checks that a file changed by a control
@@ -262,8 +250,8 @@ func TestSnapshotsDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if e.Name() == controlName {
-			t.Errorf("the root's listing shows %s", controlName)
+		if e.Name() == control.DirName {
+			t.Errorf("the root's listing shows %s", control.DirName)
 		}
 	}
 	ctlExec(t, m, "snapshot", "delete", "s")
@@ -274,7 +262,7 @@ func TestSnapshotsDirectory(t *testing.T) {
 	if got, err := os.ReadFile(snapA); err != nil || string(got) != "two" {
 		t.Errorf("new snapshot of the same name: %q, %v", got, err)
 	}
-	if err := os.Mkdir(filepath.Join(m.dir, controlName), 0o755); !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(filepath.Join(m.dir, control.DirName), 0o755); !errors.Is(err, os.ErrExist) {
 		t.Errorf("mkdir .cowfs: %v, want EEXIST", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/internal/control"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -24,8 +25,8 @@ import (
 // go-fuse's tree until the kernel reconnects it (LookupParent), so it
 // keeps the path it was found at and checks it before each use.
 //
-// Files of .cowfs/ get numbers of their own for one mount only: their
-// handles do not outlive it.
+// Files of .cowfs/ get numbers of their own for one mount only
+// (package internal/control): their handles do not outlive it.
 
 var (
 	_ fs.NodeLookupNoder    = (*node)(nil)
@@ -47,12 +48,12 @@ func (n *node) stableAttr(st *cowfs.Stat) fs.StableAttr {
 // gonePath names nothing: what a detached node's path becomes once its file
 // cannot be found (".cowfs" is never an entry of the volume the mount
 // shows).
-const gonePath = controlName + "/gone"
+const gonePath = control.DirName + "/gone"
 
 // LookupNode finds the live volume's inode numbered id, for a handle the
 // kernel has no inode for any more.
 func (n *node) LookupNode(ctx context.Context, id uint64, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !n.isLiveRoot() || id >= controlFirstIno {
+	if !n.isLiveRoot() || id >= control.FirstIno {
 		return nil, syscall.ESTALE
 	}
 	n.m.stats.handleLookups.Add(1)
@@ -74,7 +75,7 @@ func (m *mount) detached(ctx context.Context, p string, st *cowfs.Stat, out *fus
 // its name there, for the kernel to reconnect it.
 func (n *node) LookupParent(ctx context.Context, out *fuse.EntryOut) (*fs.Inode, string, syscall.Errno) {
 	p, e := n.livePath()
-	if e != 0 || p == "." || n.snap != 0 {
+	if e != 0 || p == "." || n.snap != nil {
 		return nil, "", syscall.ESTALE
 	}
 	dir, name := path.Split(p)
@@ -138,7 +139,7 @@ func findIno(v *cowfs.Volume, ino uint64) (string, *cowfs.Stat, syscall.Errno) {
 			if err != nil {
 				return "", nil, errno(err)
 			}
-			if dir.Path() == "." && k.Name() == controlName {
+			if control.Reserved(dir.Path() == ".", k.Name()) {
 				continue
 			}
 			if st := k.Info().Stat(); st.Ino == ino {

@@ -14,9 +14,9 @@
 // Clones reach the file system two ways: copy_file_range(2), which coreutils
 // cp uses and which becomes cowfs.CopyRange (FICLONE never reaches a FUSE
 // server), and the control file .cowfs/ctl at the mount root (see package
-// ctl), which also drives snapshots. The hidden directory .cowfs (absent
-// from the root's listing, like ZFS's .zfs) holds ctl and snapshots/NAME/,
-// each snapshot served read-only.
+// ctl), which also drives snapshots. The hidden directory .cowfs is the
+// control namespace both frontends serve (package internal/control: ctl,
+// snapshots/NAME/ read-only, files/N).
 package fusefs
 
 import (
@@ -27,14 +27,13 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/ctl"
-	"github.com/cowfs/cowfs/internal/inomap"
+	"github.com/cowfs/cowfs/internal/control"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
@@ -76,20 +75,13 @@ type Stats struct {
 
 // mount is the state every node of one mount shares.
 type mount struct {
-	fsys    *cowfs.FS
-	vol     *cowfs.Volume
-	opt     Options
-	root    *node
-	raw     *rawFS
-	ctl     *ctl.Server
-	ctlDir  *controlDir
-	started time.Time // when the mount was made: the control nodes' times
-
-	mu      sync.Mutex
-	inos    *inomap.Map[snapKey]   // (snapshot, cowfs inode) → FUSE inode; and numbers of views and snapshots
-	snaps   map[string]*snapshot   // open snapshots by name
-	views   map[uint64]*servedView // .cowfs/files/N by N
-	viewSeq uint64                 // the last N used
+	fsys *cowfs.FS
+	vol  *cowfs.Volume
+	opt  Options
+	root *node
+	raw  *rawFS
+	ctl  *ctl.Server
+	ns   *control.Namespace // .cowfs: its snapshots, views and numbers
 
 	stats struct {
 		reads, readBytes, writes, writeBytes atomic.Int64
@@ -98,32 +90,6 @@ type mount struct {
 		handleLookups                        atomic.Int64
 	}
 }
-
-// snapshot is a snapshot volume opened for the mount; id tells apart two
-// snapshots that had the same name at different times.
-type snapshot struct {
-	id  uint64
-	vol *cowfs.Volume
-}
-
-type snapKey struct{ snap, ino uint64 }
-
-// FUSE inode numbers outside the volume's own: the control nodes, then the
-// numbers handed out to snapshot files (a snapshot shares its inode numbers
-// with the volume it was taken of, and one mount must not show one number
-// twice). cowfs numbers live volumes' inodes with a 24-bit scope prefix that
-// would need 2^23 clones to reach these.
-const (
-	controlDirIno   = firstSnapIno - 1
-	ctlFileIno      = firstSnapIno - 2
-	snapshotsDirIno = firstSnapIno - 3
-	filesDirIno     = firstSnapIno - 4
-	firstSnapIno    = 3 << 62
-	controlFirstIno = filesDirIno // the lowest number that is not the live volume's
-)
-
-// controlName is the hidden directory at the mount root.
-const controlName = ".cowfs"
 
 // Cache lifetimes the kernel may trust. Everything that changes a file goes
 // through the kernel, except control commands, which invalidate what they
@@ -137,13 +103,15 @@ var (
 // it. As root it mounts directly and lets every user in (permissions are
 // still checked); otherwise it uses fusermount3.
 func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (*Server, error) {
-	m := &mount{fsys: fsys, vol: vol, started: time.Now(), inos: inomap.New[snapKey](firstSnapIno), snaps: map[string]*snapshot{}, views: map[uint64]*servedView{}}
+	// The control file is the server's user's: the kernel checks its
+	// mode against the caller, and its commands run with this process's
+	// rights.
+	m := &mount{fsys: fsys, vol: vol, ns: control.New(vol, control.NewNumbers(), uint32(os.Geteuid()), uint32(os.Getegid()))}
 	if opt != nil {
 		m.opt = *opt
 	}
 	m.root = &node{m: m, vol: vol}
-	m.ctlDir = &controlDir{m: m}
-	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats, ServeView: m.serveView}
+	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats, ServeView: m.ns.ServeView}
 	root := os.Geteuid() == 0
 	rootSt := mustStat(m.root)
 	if rootSt.Ino != 1 {
@@ -322,28 +290,6 @@ func (m *mount) frontendStats() map[string]any {
 			"handle_lookups": s.HandleLookups,
 		},
 	}
-}
-
-// snapshotIno returns the FUSE inode number of cowfs inode ino of snapshot
-// snap, handing out a new one the first time.
-func (m *mount) snapshotIno(snap, ino uint64) uint64 {
-	return m.inos.Get(snapKey{snap, ino})
-}
-
-// openSnapshot returns the snapshot called name, opening it on first use.
-func (m *mount) openSnapshot(name string) (*snapshot, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if s, ok := m.snaps[name]; ok {
-		return s, nil
-	}
-	v, err := m.vol.OpenSnapshot(name)
-	if err != nil {
-		return nil, err
-	}
-	s := &snapshot{id: m.inos.Next(), vol: v}
-	m.snaps[name] = s
-	return s, nil
 }
 
 // errno maps a cowfs error to the errno the kernel gets.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/internal/control"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -21,8 +22,8 @@ type node struct {
 	fs.Inode
 	m    *mount
 	vol  *cowfs.Volume
-	top  *fs.Inode // the node of vol's root directory; nil if this is it
-	snap uint64    // the snapshot's id, or 0 on the live volume
+	top  *fs.Inode         // the node of vol's root directory; nil if this is it
+	snap *control.Snapshot // the snapshot vol is, under .cowfs/snapshots; nil on the live volume
 
 	mu    sync.Mutex
 	open  map[*handle]struct{} // open handles of a regular file
@@ -111,23 +112,16 @@ func (n *node) isLiveRoot() bool { return n == n.m.root }
 
 // ino returns the FUSE inode number of the cowfs inode ino of n's volume.
 func (n *node) ino(ino uint64) uint64 {
-	if n.snap == 0 {
+	if n.snap == nil {
 		return ino
 	}
-	return n.m.snapshotIno(n.snap, ino)
+	return n.snap.Ino(ino)
 }
 
-// fill copies st into the kernel's attributes.
+// fill copies st, a file of n's volume, into the kernel's attributes.
 func (n *node) fill(out *fuse.Attr, st *cowfs.Stat) {
+	fillAttr(out, st)
 	out.Ino = n.ino(st.Ino)
-	out.Size = uint64(st.Size)
-	out.Blocks = uint64(st.Blocks)
-	out.Mode = st.Mode
-	out.Nlink = st.Nlink
-	out.Uid, out.Gid = st.UID, st.GID
-	out.Rdev = uint32(st.Rdev)
-	out.Blksize = cowfs.BlockSize
-	setTimes(out, st)
 }
 
 func setTimes(out *fuse.Attr, st *cowfs.Stat) {
@@ -166,8 +160,8 @@ func (n *node) entry(ctx context.Context, p string, out *fuse.EntryOut) (*fs.Ino
 // Lookup finds a directory entry; at the mount root, .cowfs is the control
 // directory.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if n.isLiveRoot() && name == controlName {
-		return n.m.ctlDir.inode(ctx, &n.Inode, out), 0
+	if n.reserved(name) {
+		return n.m.fixed(ctx, &n.Inode, control.Root, out)
 	}
 	return n.entry(ctx, n.child(name), out)
 }
@@ -394,8 +388,8 @@ func (n *node) owner(ctx context.Context) (uid, gid int, setgid bool) {
 
 // Create creates and opens a regular file.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if n.isLiveRoot() && name == controlName {
-		return nil, nil, 0, syscall.EEXIST
+	if n.reserved(name) {
+		return nil, nil, 0, control.ErrMake
 	}
 	fl, e := n.openFlags(flags | syscall.O_RDWR)
 	if e != 0 {
@@ -430,13 +424,13 @@ func (n *node) made(ctx context.Context, p string, out *fuse.EntryOut) (*fs.Inod
 	return n.entry(ctx, p, out)
 }
 
-// reserved reports whether name is the control directory's name at the root.
-func (n *node) reserved(name string) bool { return n.isLiveRoot() && name == controlName }
+// reserved reports whether entry name of n is the control directory.
+func (n *node) reserved(name string) bool { return control.Reserved(n.isLiveRoot(), name) }
 
 // Mkdir makes a directory.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if n.reserved(name) {
-		return nil, syscall.EEXIST
+		return nil, control.ErrMake
 	}
 	p := n.child(name)
 	if _, _, setgid := n.owner(ctx); setgid {
@@ -451,7 +445,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 // Mknod makes a fifo, socket, device or empty regular file.
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if n.reserved(name) {
-		return nil, syscall.EEXIST
+		return nil, control.ErrMake
 	}
 	p := n.child(name)
 	if err := n.vol.Mknod(p, mode, uint64(dev), n.umask(ctx)); err != nil {
@@ -463,7 +457,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 // Symlink makes a symbolic link.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if n.reserved(name) {
-		return nil, syscall.EEXIST
+		return nil, control.ErrMake
 	}
 	p := n.child(name)
 	if err := n.vol.Symlink(target, p); err != nil {
@@ -488,7 +482,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 		return nil, syscall.EXDEV
 	}
 	if n.reserved(name) {
-		return nil, syscall.EEXIST
+		return nil, control.ErrMake
 	}
 	p := n.child(name)
 	if err := n.vol.Link(t.path(), p); err != nil {
@@ -500,7 +494,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 // Unlink removes a non-directory.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if n.reserved(name) {
-		return syscall.EBUSY
+		return control.ErrRemove
 	}
 	return errno(n.vol.Remove(n.child(name)))
 }
@@ -508,7 +502,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 // Rmdir removes an empty directory.
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if n.reserved(name) {
-		return syscall.EBUSY
+		return control.ErrRemove
 	}
 	return errno(n.vol.Remove(n.child(name)))
 }
@@ -520,7 +514,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EXDEV
 	}
 	if n.reserved(name) || np.reserved(newName) {
-		return syscall.EBUSY
+		return control.ErrRemove
 	}
 	return errno(n.vol.Rename(n.child(name), np.child(newName), int(flags)))
 }
@@ -535,7 +529,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	ents = append(ents, dots(&n.Inode)...)
 	for _, fi := range list {
 		st := fi.Stat()
-		if n.isLiveRoot() && fi.Name() == controlName {
+		if n.reserved(fi.Name()) {
 			continue
 		}
 		ents = append(ents, fuse.DirEntry{Name: fi.Name(), Ino: n.ino(st.Ino), Mode: st.Mode})

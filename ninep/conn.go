@@ -14,7 +14,7 @@ import (
 	"syscall"
 
 	"github.com/cowfs/cowfs"
-	"github.com/cowfs/cowfs/internal/inomap"
+	"github.com/cowfs/cowfs/internal/control"
 )
 
 // Server serves the volumes of FS over 9P2000 and 9P2000.L. One Server
@@ -30,10 +30,12 @@ type Server struct {
 	// and a connection that ended with an error, at Warn. nil discards.
 	Logger *slog.Logger
 
-	users   users
-	snaps   *inomap.Map[snapKey] // set by Serve's first call
-	once    sync.Once
-	traceMu sync.Mutex
+	users    users
+	nums     *control.Numbers  // set by Serve's first call
+	spacesMu sync.Mutex        // guards spaces
+	spaces   map[string]*space // control namespaces, by volume name
+	once     sync.Once
+	traceMu  sync.Mutex
 
 	panicOn uint8 // a message type whose handler panics, for tests; 0: none
 }
@@ -117,7 +119,7 @@ var errFraming = errors.New("9P framing broken")
 // frame, a failed read or write) it logs at Warn, with the client's
 // address if rwc has a RemoteAddr, and returns.
 func (s *Server) Serve(rwc io.ReadWriteCloser) error {
-	s.once.Do(func() { s.snaps = inomap.New[snapKey](3 << 62) })
+	s.once.Do(func() { s.nums, s.spaces = control.NewNumbers(), map[string]*space{} })
 	c := &conn{
 		srv:   s,
 		r:     bufio.NewReaderSize(rwc, 64<<10),
@@ -447,7 +449,7 @@ func (c *conn) attach(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	f := &fid{srv: c.srv, vol: vol, base: vol, path: ".", user: who, versioned: c.dialect == Plan9}
+	f := &fid{srv: c.srv, sp: c.srv.space(vol), vol: vol, base: vol, path: ".", user: who, versioned: c.dialect == Plan9}
 	if r.Qid, err = f.qid(); err != nil {
 		return err
 	}
@@ -520,10 +522,7 @@ func (c *conn) remove(m, r *Msg) error {
 	}
 	delete(c.fids, m.Fid)
 	defer f.close()
-	if f.kind != volNode || f.path == "." {
-		return perr(syscall.EPERM, "cannot remove %s", f.describe())
-	}
-	return f.unlinkSelf()
+	return f.remove()
 }
 
 func (c *conn) readReq(m, r *Msg) error {
@@ -551,12 +550,4 @@ func (c *conn) writeReq(m, r *Msg) error {
 		return nil // a short write reports what it wrote
 	}
 	return err
-}
-
-// snapKey names a file of a snapshot reached through .cowfs/snapshots/,
-// which gets a qid path of its own (from 3<<62, past cowfs's inode
-// numbers) so a file and its snapshot never share one.
-type snapKey struct {
-	vol, snap string
-	ino       uint64
 }

@@ -5,8 +5,10 @@
 // The attach name selects the volume ("" is "main"); "VOLUME@SNAPSHOT"
 // attaches to a snapshot, read-only. Every volume's root has the hidden
 // directory .cowfs (found by walking to it, absent from listings) holding
-// the control file ctl of package ctl (write a command, read its reply)
-// and snapshots/, the volume's snapshots, read-only.
+// the control file ctl of package ctl (write a command, read its reply),
+// snapshots/, the volume's snapshots, read-only, and files/, the file
+// snapshots ctl's snapshot-file serves: the control namespace the FUSE
+// mount serves too (package internal/control; control.go here).
 //
 // The codec (msg.go) is our own for both dialects: one table of field
 // layouts per dialect drives decoding and encoding. A connection (conn.go)

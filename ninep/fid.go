@@ -9,26 +9,16 @@ import (
 	"syscall"
 
 	"github.com/cowfs/cowfs"
-	"github.com/cowfs/cowfs/ctl"
+	"github.com/cowfs/cowfs/internal/control"
 )
 
 // nodeKind is what a fid stands for.
 type nodeKind uint8
 
 const (
-	volNode      nodeKind = iota // a path of a volume
-	controlDir                   // .cowfs
-	controlFile                  // .cowfs/ctl
-	snapshotsDir                 // .cowfs/snapshots
-)
-
-const controlName = ".cowfs"
-
-// Qid paths of the control nodes, outside cowfs inode numbers in practice.
-const (
-	controlDirPath   = 1<<63 - 1
-	controlFilePath  = 1<<63 - 2
-	snapshotsDirPath = 1<<63 - 3
+	volNode     nodeKind = iota // a path of a volume
+	controlNode                 // a fixed node of .cowfs (fid.ctlNode)
+	viewNode                    // a served view, .cowfs/files/N (fid.view)
 )
 
 // fid is the server's side of a client fid. It addresses a file by volume
@@ -36,26 +26,28 @@ const (
 // so a file removed or renamed while open keeps working through it.
 // Each conn serves one request at a time, so a fid needs no lock.
 type fid struct {
-	srv  *Server
-	vol  *cowfs.Volume // the volume of path: base, or one of its snapshots
-	base *cowfs.Volume // the attached volume
-	snap string        // vol's snapshot name when reached through .cowfs/snapshots
-	path string        // in vol; "." for its root
-	kind nodeKind
-	user *cred
+	srv     *Server
+	sp      *space            // base's control namespace
+	vol     *cowfs.Volume     // the volume of path: base, or one of its snapshots
+	base    *cowfs.Volume     // the attached volume
+	snap    *control.Snapshot // vol, when reached through .cowfs/snapshots
+	path    string            // in vol; "." for its root
+	kind    nodeKind
+	ctlNode control.Node  // for kind controlNode
+	view    *control.View // for kind viewNode
+	user    *cred
 	// versioned: qid versions carry the modification time (9P2000, where
 	// clients cache by them); 9P2000.L qids have version 0, as diod's do,
 	// because Linux's v9fs takes a new version for a new inode.
 	versioned bool
 
 	isOpen bool
-	flags  int         // os open flags, once open
-	file   *cowfs.File // open regular file
-	dir    *dirList    // open directory
-	ctl    *ctl.Server // open control file
-	reply  []byte      // control file: what is left of the last reply
-	xattr  *xattrFid   // extended attribute read or write in progress
-	rclose bool        // remove when clunked (9P2000 ORCLOSE)
+	flags  int             // os open flags, once open
+	file   *cowfs.File     // open regular file
+	dir    *dirList        // open directory
+	ctl    *control.Handle // open control file
+	xattr  *xattrFid       // extended attribute read or write in progress
+	rclose bool            // remove when clunked (9P2000 ORCLOSE)
 }
 
 // dirList is an open directory's listing, taken when read from offset 0.
@@ -74,23 +66,26 @@ func (f *fid) opened() bool { return f.isOpen || f.xattr != nil }
 
 // walker returns an unopened copy of f to walk.
 func (f *fid) walker() *fid {
-	return &fid{srv: f.srv, vol: f.vol, base: f.base, snap: f.snap, path: f.path, kind: f.kind, user: f.user, versioned: f.versioned}
+	return &fid{srv: f.srv, sp: f.sp, vol: f.vol, base: f.base, snap: f.snap, path: f.path, kind: f.kind,
+		ctlNode: f.ctlNode, view: f.view, user: f.user, versioned: f.versioned}
 }
 
 func (f *fid) describe() string {
 	switch f.kind {
-	case controlDir:
-		return controlName
-	case controlFile:
-		return controlName + "/ctl"
-	case snapshotsDir:
-		return controlName + "/snapshots"
+	case controlNode:
+		return f.ctlNode.Path()
+	case viewNode:
+		return control.Files.Path() + "/" + f.view.Name()
 	}
-	if f.snap != "" {
-		return controlName + "/snapshots/" + f.snap + "/" + f.path
+	if f.snap != nil {
+		return control.Snapshots.Path() + "/" + f.snap.Name() + "/" + f.path
 	}
 	return f.path
 }
+
+// servedRoot reports whether f is the root of the attached volume, the
+// one directory holding .cowfs.
+func (f *fid) servedRoot() bool { return f.kind == volNode && f.path == "." && f.snap == nil }
 
 // validName checks a name of a directory entry to make, remove, rename or
 // link: "." and ".." name no entry there (walks handle them themselves).
@@ -109,37 +104,10 @@ func (f *fid) step(name string) (Qid, error) {
 			return Qid{}, err
 		}
 	}
-	if name == "." && f.kind != volNode {
-		if f.kind == controlFile {
-			return Qid{}, syscall.ENOTDIR
-		}
-		return f.qid()
-	}
-	switch f.kind {
-	case controlFile:
-		return Qid{}, syscall.ENOTDIR
-	case controlDir:
-		switch name {
-		case "..":
-			f.kind, f.path = volNode, "."
-		case "ctl":
-			f.kind = controlFile
-		case "snapshots":
-			f.kind = snapshotsDir
-		default:
-			return Qid{}, syscall.ENOENT
-		}
-		return f.qid()
-	case snapshotsDir:
-		if name == ".." {
-			f.kind = controlDir
-			return f.qid()
-		}
-		sv, err := f.base.OpenSnapshot(name)
-		if err != nil {
+	if f.kind != volNode {
+		if err := f.stepControl(name); err != nil {
 			return Qid{}, err
 		}
-		f.vol, f.snap, f.path, f.kind = sv, name, ".", volNode
 		return f.qid()
 	}
 	dir, err := f.vol.Lstat(f.path)
@@ -154,12 +122,12 @@ func (f *fid) step(name string) (Qid, error) {
 	}
 	switch {
 	case name == ".":
-	case name == ".." && f.path == "." && f.snap != "":
-		f.vol, f.snap, f.kind = f.base, "", snapshotsDir
+	case name == ".." && f.path == "." && f.snap != nil:
+		f.vol, f.snap, f.kind, f.ctlNode = f.base, nil, controlNode, control.Snapshots
 	case name == "..":
 		f.path = path.Dir(f.path)
-	case f.path == "." && f.snap == "" && name == controlName:
-		f.kind = controlDir
+	case control.Reserved(f.servedRoot(), name):
+		f.kind, f.ctlNode = controlNode, control.Root
 	default:
 		p := path.Join(f.path, name)
 		fi, err := f.vol.Lstat(p)
@@ -175,23 +143,11 @@ func (f *fid) step(name string) (Qid, error) {
 // stat describes what f stands for; open files are described through
 // their open file, so they keep working after removal.
 func (f *fid) stat() (*cowfs.Stat, error) {
-	if f.kind != volNode {
-		// Control nodes are root's and carry the volume root's times.
-		root, err := f.base.Lstat(".")
-		if err != nil {
-			return nil, err
-		}
-		st := *root.Stat()
-		st.UID, st.GID, st.Size, st.Blocks, st.Nlink, st.Mode = 0, 0, 0, 0, 2, syscall.S_IFDIR|0o555
-		switch f.kind {
-		case controlDir:
-			st.Ino = controlDirPath
-		case snapshotsDir:
-			st.Ino = snapshotsDirPath
-		case controlFile:
-			st.Ino, st.Nlink, st.Mode = controlFilePath, 1, syscall.S_IFREG|0o600
-		}
-		return &st, nil
+	switch f.kind {
+	case controlNode:
+		return f.sp.ns.Stat(f.ctlNode)
+	case viewNode:
+		return f.view.Stat(), nil
 	}
 	var fi *cowfs.FileInfo
 	var err error
@@ -209,12 +165,10 @@ func (f *fid) stat() (*cowfs.Stat, error) {
 // mapped gives a file of a snapshot reached through .cowfs/snapshots its
 // own inode number.
 func (f *fid) mapped(st *cowfs.Stat) *cowfs.Stat {
-	if f.snap == "" {
+	if f.snap == nil {
 		return st
 	}
-	c := *st
-	c.Ino = f.srv.snaps.Get(snapKey{f.base.Name(), f.snap, st.Ino})
-	return &c
+	return f.snap.Mapped(st)
 }
 
 func (f *fid) qid() (Qid, error) {
@@ -266,20 +220,24 @@ func (f *fid) open(flags int) error {
 	if write {
 		want |= mayWrite
 	}
-	if f.kind == controlFile {
+	if !f.user.may(st, want) {
+		return syscall.EACCES
+	}
+	switch {
+	case f.kind == controlNode && f.ctlNode == control.Ctl:
 		// Commands run with the server's rights: the file is root's, 0600.
-		if !f.user.root() {
-			return syscall.EACCES
-		}
 		if write && f.vol.ReadOnly() {
 			return syscall.EROFS
 		}
-		f.ctl = &ctl.Server{FS: f.srv.FS, Vol: f.vol}
+		f.ctl = control.NewHandle(f.sp.ctl.Exec)
 		f.isOpen, f.flags = true, flags
 		return nil
-	}
-	if !f.user.may(st, want) {
-		return syscall.EACCES
+	case f.kind == viewNode:
+		if err := f.view.Open(flags); err != nil {
+			return err
+		}
+		f.isOpen, f.flags = true, flags
+		return nil
 	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
@@ -314,33 +272,8 @@ func (f *fid) open(flags int) error {
 
 // list reads the entries of the directory f stands for.
 func (f *fid) list() ([]dirEntry, error) {
-	switch f.kind {
-	case controlDir:
-		ents := []dirEntry{{name: "ctl"}, {name: "snapshots"}}
-		for i, k := range []nodeKind{controlFile, snapshotsDir} {
-			var err error
-			if ents[i].st, err = (&fid{base: f.base, kind: k}).stat(); err != nil {
-				return nil, err
-			}
-		}
-		return ents, nil
-	case snapshotsDir:
-		snaps, err := f.base.Snapshots()
-		if err != nil {
-			return nil, err
-		}
-		var ents []dirEntry
-		for _, s := range snaps {
-			w := f.walker()
-			w.vol, w.snap, w.path, w.kind = nil, s.Name, ".", volNode
-			if w.vol, err = f.base.OpenSnapshot(s.Name); err != nil {
-				continue // deleted meanwhile
-			}
-			if st, err := w.stat(); err == nil {
-				ents = append(ents, dirEntry{s.Name, st})
-			}
-		}
-		return ents, nil
+	if f.kind != volNode {
+		return f.listControl()
 	}
 	infos, err := f.vol.ReadDir(f.path)
 	if err != nil {
@@ -348,7 +281,7 @@ func (f *fid) list() ([]dirEntry, error) {
 	}
 	ents := make([]dirEntry, 0, len(infos))
 	for _, fi := range infos {
-		if f.path == "." && f.snap == "" && fi.Name() == controlName {
+		if control.Reserved(f.servedRoot(), fi.Name()) {
 			continue
 		}
 		ents = append(ents, dirEntry{fi.Name(), f.mapped(fi.Stat())})
@@ -358,6 +291,7 @@ func (f *fid) list() ([]dirEntry, error) {
 
 // read reads into buf from offset off of an open file or control file.
 func (f *fid) read(buf []byte, off uint64) ([]byte, error) {
+	var r io.ReaderAt = f.file
 	switch {
 	case f.xattr != nil:
 		return f.xattr.read(buf, off)
@@ -365,16 +299,17 @@ func (f *fid) read(buf []byte, off uint64) ([]byte, error) {
 		return nil, perr(syscall.EBADF, "fid not open")
 	case f.flags&syscall.O_ACCMODE == syscall.O_WRONLY:
 		return nil, perr(syscall.EBADF, "fid not open for reading")
-	case f.kind == controlFile:
-		n := copy(buf, f.reply)
-		f.reply = f.reply[n:]
-		return buf[:n], nil
+	case f.ctl != nil:
+		return buf[:f.ctl.Read(buf)], nil
+	case f.kind == viewNode:
+		r = f.view
 	case f.file == nil:
 		return nil, syscall.EISDIR
-	case off > 1<<62:
+	}
+	if off > 1<<62 {
 		return buf[:0], nil
 	}
-	n, err := f.file.ReadAt(buf, int64(off))
+	n, err := r.ReadAt(buf, int64(off))
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
@@ -392,14 +327,8 @@ func (f *fid) write(data []byte, off uint64) (int, error) {
 		return 0, perr(syscall.EBADF, "fid not open")
 	case f.flags&syscall.O_ACCMODE == syscall.O_RDONLY:
 		return 0, perr(syscall.EBADF, "fid not open for writing")
-	case f.kind == controlFile:
-		reply, err := f.ctl.Exec(strings.TrimRight(string(data), "\n"))
-		if err != nil {
-			f.reply = []byte(err.Error() + "\n")
-			return 0, err
-		}
-		f.reply = []byte(reply)
-		return len(data), nil
+	case f.ctl != nil:
+		return f.ctl.Write(data)
 	case f.file == nil:
 		return 0, syscall.EISDIR
 	case off > 1<<62:
@@ -428,7 +357,10 @@ func (f *fid) close() error {
 		f.file.Close()
 		f.file = nil
 	}
-	f.isOpen, f.dir, f.ctl, f.reply = false, nil, nil, nil
+	if f.kind == viewNode && f.isOpen {
+		f.view.Close()
+	}
+	f.isOpen, f.dir, f.ctl = false, nil, nil
 	return err
 }
 
@@ -455,8 +387,8 @@ func (f *fid) unlinkSelf() error {
 // write and search permission on dir and its sticky bit.
 func (f *fid) unlink(dir, name string) error {
 	p := path.Join(dir, name)
-	if f.snap == "" && dir == "." && name == controlName {
-		return syscall.EPERM
+	if f.snap == nil && dir == "." && control.Reserved(true, name) {
+		return control.ErrRemove
 	}
 	dfi, err := f.vol.Lstat(dir)
 	if err != nil {
@@ -472,19 +404,16 @@ func (f *fid) unlink(dir, name string) error {
 	return f.vol.Remove(p)
 }
 
-// dirOf returns the directory fid stands for, with write and search
+// makeIn returns the directory fid stands for, with write and search
 // permission checked, to make an entry in.
 func (f *fid) makeIn(name string) (*cowfs.Stat, string, error) {
 	if err := validName(name); err != nil {
 		return nil, "", err
 	}
-	if f.kind != volNode {
-		return nil, "", syscall.EACCES
+	if control.Reserved(f.servedRoot(), name) {
+		return nil, "", control.ErrMake
 	}
-	if f.path == "." && f.snap == "" && name == controlName {
-		return nil, "", syscall.EEXIST
-	}
-	if f.vol.ReadOnly() {
+	if f.kind == volNode && f.vol.ReadOnly() {
 		return nil, "", syscall.EROFS
 	}
 	st, err := f.stat()
@@ -496,6 +425,9 @@ func (f *fid) makeIn(name string) (*cowfs.Stat, string, error) {
 	}
 	if !f.user.may(st, mayWrite|mayExec) {
 		return nil, "", syscall.EACCES
+	}
+	if f.kind != volNode {
+		return nil, "", control.ErrReadOnly
 	}
 	return st, path.Join(f.path, name), nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/acl"
+	"github.com/cowfs/cowfs/internal/control"
 	"github.com/cowfs/cowfs/store"
 )
 
@@ -189,7 +190,12 @@ func (c *conn) rename(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if f.kind != volNode || f.path == "." {
+	switch {
+	case f.kind == controlNode && f.ctlNode == control.Root:
+		return control.ErrRemove
+	case f.kind != volNode, f.path == "." && f.snap != nil:
+		return control.ErrMove
+	case f.path == ".":
 		return syscall.EBUSY
 	}
 	p := f.walker()
@@ -213,14 +219,17 @@ func (c *conn) renameat(m, r *Msg) error {
 // replacing what is there, with rename(2)'s permission checks.
 func (c *conn) move(od *fid, oldName string, nd *fid, newName string) error {
 	if od.kind != volNode || nd.kind != volNode || od.vol != nd.vol {
-		return syscall.EXDEV
+		return control.ErrMove
 	}
 	if err := validName(oldName); err != nil {
 		return err
 	}
 	from := path.Join(od.path, oldName)
-	if od.snap == "" && od.path == "." && oldName == controlName {
-		return syscall.EBUSY
+	if control.Reserved(od.servedRoot(), oldName) || control.Reserved(nd.servedRoot(), newName) {
+		if err := mayChange(od, nd); err != nil {
+			return err
+		}
+		return control.ErrRemove
 	}
 	_, to, err := nd.makeIn(newName)
 	if err != nil {
@@ -262,11 +271,17 @@ func (c *conn) unlinkat(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if d.kind != volNode {
-		return syscall.EACCES
-	}
 	if err := validName(m.Name); err != nil {
 		return err
+	}
+	if d.kind != volNode {
+		return d.unlinkControl(m.Name)
+	}
+	if control.Reserved(d.servedRoot(), m.Name) {
+		if err := mayChange(d); err != nil {
+			return err
+		}
+		return control.ErrRemove
 	}
 	fi, err := d.vol.Lstat(path.Join(d.path, m.Name))
 	if err != nil {
@@ -327,7 +342,7 @@ func (c *conn) setattr(m, r *Msg) error {
 		return err
 	}
 	if f.kind != volNode {
-		return syscall.EPERM
+		return f.setattrControl(uint32(m.Attr.Valid))
 	}
 	a, valid, u := &m.Attr, uint32(m.Attr.Valid), f.user
 	writable := u.may(st, mayWrite) || (f.file != nil && f.flags&syscall.O_ACCMODE != syscall.O_RDONLY)
@@ -467,7 +482,7 @@ func (f *fid) relist() error {
 		return err
 	}
 	parent := self
-	if up := f.walker(); f.kind != volNode || f.path != "." || f.snap != "" {
+	if up := f.walker(); !f.servedRoot() {
 		if _, err := up.step(".."); err == nil {
 			if st, err := up.stat(); err == nil {
 				parent = st
@@ -586,15 +601,16 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 	} else if f.opened() {
 		return perr(syscall.EBUSY, "xattrwalk of open fid %d", m.Fid)
 	}
-	if f.kind != volNode {
-		return syscall.EOPNOTSUPP
-	}
 	st, err := f.stat()
 	if err != nil {
 		return err
 	}
 	x := &xattrFid{}
-	if m.Name == "" {
+	switch {
+	case f.kind != volNode && m.Name != "":
+		return syscall.ENODATA // the nodes of .cowfs have no extended attributes
+	case f.kind != volNode:
+	case m.Name == "":
 		names, err := f.vol.ListXattr(f.path)
 		if err != nil {
 			return err
@@ -605,7 +621,7 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 			}
 			x.data = append(append(x.data, n...), 0)
 		}
-	} else {
+	default:
 		if err := xattrAccess(f.user, st, m.Name, false); err != nil {
 			return err
 		}
@@ -625,8 +641,13 @@ func (c *conn) xattrcreate(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	if f.kind != volNode || f.opened() {
+	switch {
+	case f.opened():
 		return syscall.EBADF
+	case f.kind == viewNode:
+		return control.ErrReadOnly
+	case f.kind != volNode:
+		return control.ErrAttr
 	}
 	if m.Size > xattrMaxValue {
 		return syscall.E2BIG

@@ -12,6 +12,7 @@ import (
 	"9fans.net/go/plan9/client"
 
 	"github.com/cowfs/cowfs"
+	"github.com/cowfs/cowfs/internal/control"
 )
 
 // serve starts a server (newServer's) on a TCP loopback listener and
@@ -177,7 +178,7 @@ func TestCtlCloneAndSnapshots(t *testing.T) {
 	ents, _ := root.Dirreadall()
 	root.Close()
 	for _, e := range ents {
-		if e.Name == controlName {
+		if e.Name == control.DirName {
 			t.Error("the root's listing shows .cowfs")
 		}
 	}

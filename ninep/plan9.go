@@ -134,8 +134,8 @@ func (c *conn) stat(m, r *Msg) error {
 	name := path.Base(f.describe())
 	if f.kind == volNode && f.path == "." {
 		name = "/"
-		if f.snap != "" {
-			name = f.snap
+		if f.snap != nil {
+			name = f.snap.Name()
 		}
 	}
 	r.Stat, err = c.dirOf(name, st).Bytes()

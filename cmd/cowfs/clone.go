@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cowfs/cowfs/ctl/ctlclient"
 )
 
 // cloneCommand is `cowfs clone SRC DST`: make DST an O(1) copy of the file,
@@ -26,27 +28,27 @@ func cloneCommand() *cobra.Command {
 
 // runClone clones srcPath to dstPath.
 func runClone(srcPath, dstPath string) error {
-	src, err := locate(srcPath, false)
+	src, err := ctlclient.Locate(srcPath, false)
 	if err != nil {
 		return err
 	}
-	dst, err := locate(dstPath, false)
+	dst, err := ctlclient.Locate(dstPath, false)
 	if err != nil {
 		return err
 	}
-	if src.root != dst.root {
-		return fmt.Errorf("%s and %s are in different cowfs mounts (%s and %s)", src.arg, dst.arg, src.root, dst.root)
+	if src.Mount != dst.Mount {
+		return fmt.Errorf("%s and %s are in different cowfs mounts (%s and %s)", src.Arg, dst.Arg, src.Mount.Root, dst.Mount.Root)
 	}
-	srcRel, err := src.volumePath()
+	srcRel, err := src.VolumePath()
 	if err != nil {
 		return err
 	}
-	dstRel, err := dst.volumePath()
+	dstRel, err := dst.VolumePath()
 	if err != nil {
 		return err
 	}
-	if _, err := ctlExec(src.root, "clone", srcRel, dstRel); err != nil {
-		return fmt.Errorf("%s -> %s: %w", src.arg, dst.arg, err)
+	if err := src.Mount.Clone(srcRel, dstRel); err != nil {
+		return fmt.Errorf("%s -> %s: %w", src.Arg, dst.Arg, err)
 	}
 	return nil
 }

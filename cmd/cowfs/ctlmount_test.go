@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"github.com/cowfs/cowfs/internal/fusetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/cowfs/cowfs"
 	"github.com/cowfs/cowfs/ctl"
 	"github.com/cowfs/cowfs/fusefs"
+	"github.com/cowfs/cowfs/internal/fusetest"
 	"github.com/cowfs/cowfs/store/mem"
 )
 
@@ -31,7 +31,7 @@ func serveMem(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := realTempDir(t)
+	dir := fusetest.TempDir(t)
 	srv, err := fusefs.Mount(fsys, vol, dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +68,15 @@ func cowfsFails(t *testing.T, want string, args ...string) {
 	status := run(args, &out, &errb)
 	if status != 1 || !strings.HasPrefix(errb.String(), "cowfs "+args[0]+": FAILED: ") || !strings.Contains(errb.String(), want) {
 		t.Errorf("cowfs %q: status %d, stderr %q; want 1 and %q", args, status, errb.String(), want)
+	}
+}
+
+func mkdirs(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -210,4 +219,63 @@ func TestMountVerbs(t *testing.T) {
 	// Two mounts: a clone cannot cross them.
 	other := serveMem(t)
 	cowfsFails(t, "are in different cowfs mounts", "clone", copyPath, filepath.Join(other, "y"))
+}
+
+// TestMountVerbErrors checks the command lines clone, snapshot, du and
+// stats refuse (status 2) and their clear failures outside a mount
+// (status 1).
+func TestMountVerbErrors(t *testing.T) {
+	// Two directories that look like cowfs mount roots to the verbs.
+	fake := func() string {
+		d := fusetest.TempDir(t)
+		must(t, os.MkdirAll(filepath.Join(d, ".cowfs"), 0o755))
+		must(t, os.WriteFile(filepath.Join(d, ".cowfs/ctl"), nil, 0o600))
+		return d
+	}
+	outside, m1, m2 := fusetest.TempDir(t), fake(), fake()
+	tests := []struct {
+		args   []string
+		status int
+		stderr string
+	}{
+		{[]string{"clone"}, 2, "missing arguments"},
+		{[]string{"clone", "a"}, 2, "missing arguments"},
+		{[]string{"clone", "a", "b", "c"}, 2, `unexpected arguments ["c"]`},
+		{[]string{"clone", "--json", "a", "b"}, 2, "unknown flag: --json"},
+		{[]string{"snapshot"}, 2, "missing arguments"},
+		{[]string{"snapshot", "frob", outside}, 2, `unknown action "frob"`},
+		{[]string{"snapshot", "create", outside}, 2, "missing arguments"},
+		{[]string{"snapshot", "delete", outside}, 2, "missing arguments"},
+		{[]string{"snapshot", "list", outside, "x"}, 2, `unexpected arguments ["x"]`},
+		{[]string{"snapshot", "create", "--json", outside, "x"}, 2, "--json applies to list only"},
+		{[]string{"du"}, 2, "missing arguments"},
+		{[]string{"du", "--bogus", outside}, 2, "unknown flag: --bogus"},
+		{[]string{"du", outside, "--bogus"}, 2, "unknown flag: --bogus"},
+		{[]string{"stats"}, 2, "missing arguments"},
+		{[]string{"stats", outside, outside}, 2, "unexpected arguments"},
+
+		{[]string{"clone", outside + "/a", outside + "/b"}, 1, "cowfs clone: FAILED: " + outside + "/a is not inside a cowfs mount\n"},
+		{[]string{"clone", m1 + "/a", outside + "/b"}, 1, "cowfs clone: FAILED: " + outside + "/b is not inside a cowfs mount\n"},
+		{[]string{"clone", m1 + "/a", m2 + "/b"}, 1, "are in different cowfs mounts (" + m1 + " and " + m2 + ")"},
+		{[]string{"clone", m1 + "/.cowfs/ctl", m1 + "/b"}, 1, "in the control directory of the cowfs mount at " + m1},
+		{[]string{"clone", m1 + "/a", m1 + "/nodir/b"}, 1, "no such file or directory"},
+		{[]string{"snapshot", "list", outside}, 1, "cowfs snapshot: FAILED: " + outside + " is not inside a cowfs mount\n"},
+		{[]string{"snapshot", "create", outside, "s"}, 1, "is not inside a cowfs mount"},
+		{[]string{"du", outside}, 1, "cowfs du: FAILED: " + outside + " is not inside a cowfs mount\n"},
+		{[]string{"du", m1 + "/missing"}, 1, "no such file or directory"},
+		{[]string{"stats", outside}, 1, "cowfs stats: FAILED: " + outside + " is not inside a cowfs mount\n"},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		status := run(tc.args, &out, &errb)
+		if status != tc.status || !strings.Contains(errb.String(), tc.stderr) || out.Len() != 0 {
+			t.Errorf("cowfs %q: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out.String(), errb.String(), tc.status, tc.stderr)
+		}
+	}
+	for _, name := range []string{"clone", "snapshot", "du", "stats"} {
+		var out, errb bytes.Buffer
+		if status := run([]string{name, "-h"}, &out, &errb); status != 0 || !strings.Contains(out.String(), "cowfs "+name) || errb.Len() != 0 {
+			t.Errorf("cowfs %s -h: status %d, stdout %q, stderr %q", name, status, out.String(), errb.String())
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cowfs/cowfs/ctl"
+	"github.com/cowfs/cowfs/ctl/ctlclient"
 )
 
 // duFields documents the JSON array of du.
@@ -67,22 +68,33 @@ func runDu(paths []string, asJSON bool, stdout io.Writer) error {
 
 // du asks the mount holding p for its usage.
 func du(p string) (ctl.UsageReply, error) {
-	mp, err := locate(p, true)
+	mp, err := ctlclient.Locate(p, true)
 	if err != nil {
 		return ctl.UsageReply{}, err
 	}
-	rel, err := mp.volumePath()
+	rel, err := mp.VolumePath()
 	if err != nil {
 		return ctl.UsageReply{}, err
 	}
-	reply, err := ctlExec(mp.root, "du", rel)
+	u, err := mp.Mount.Usage(rel)
 	if err != nil {
 		return ctl.UsageReply{}, fmt.Errorf("%s: %w", p, err)
 	}
-	var u ctl.UsageReply
-	if err := json.Unmarshal([]byte(reply), &u); err != nil {
-		return ctl.UsageReply{}, fmt.Errorf("%s: bad reply %q: %w", p, reply, err)
-	}
 	u.Path = p
 	return u, nil
+}
+
+// humanSize formats a byte count with a binary unit: "512 B", "1.5 KiB".
+func humanSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB", "PiB", "EiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", v, unit)
 }

@@ -20,7 +20,7 @@ import (
 // nothing until the other is removed.
 func TestDuCopiedFile(t *testing.T) {
 	fusetest.Require(t)
-	store, mnt := filepath.Join(t.TempDir(), "store"), realTempDir(t)
+	store, mnt := filepath.Join(t.TempDir(), "store"), fusetest.TempDir(t)
 	startMount(t, store, mnt)
 	e := filepath.Join(mnt, "e")
 	x, y := filepath.Join(e, "x"), filepath.Join(e, "y")
@@ -92,5 +92,20 @@ func TestDuCopiedFile(t *testing.T) {
 	want(du(mnt)[0], 0, 0, 0)
 	if freed := before - storeBytes(); freed < n || freed > n+64<<10 {
 		t.Errorf("removing e freed %d bytes; du said %d exclusive", freed, n)
+	}
+}
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		0:         "0 B",
+		1023:      "1023 B",
+		1024:      "1.0 KiB",
+		1536:      "1.5 KiB",
+		300000:    "293.0 KiB",
+		5 << 30:   "5.0 GiB",
+		1<<63 - 1: "8.0 EiB",
+	} {
+		if got := humanSize(n); got != want {
+			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

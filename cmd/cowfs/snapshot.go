@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cowfs/cowfs/ctl"
+	"github.com/cowfs/cowfs/ctl/ctlclient"
 )
 
 // snapshotCommand is `cowfs snapshot create|list|delete MOUNTPOINT [NAME]`:
@@ -67,27 +66,32 @@ func snapshotArgs(c *cobra.Command, args []string) error {
 // runSnapshot runs snapshot action on the mount holding rest[0] (with the
 // snapshot name rest[1] for create and delete).
 func runSnapshot(action string, rest []string, asJSON bool, stdout io.Writer) error {
-	mp, err := locate(rest[0], true)
+	mp, err := ctlclient.Locate(rest[0], true)
 	if err != nil {
 		return err
 	}
+	m := mp.Mount
 	if action != "list" {
-		if _, err := ctlExec(mp.root, "snapshot", action, rest[1]); err != nil {
+		change := m.CreateSnapshot
+		if action == "delete" {
+			change = m.DeleteSnapshot
+		}
+		if err := change(rest[1]); err != nil {
 			return fmt.Errorf("%s %s: %w", action, rest[1], err)
 		}
 		return nil
 	}
-	reply, err := ctlExec(mp.root, "snapshot", "list")
-	if err != nil {
-		return err
-	}
 	if asJSON {
+		reply, err := m.Exec("snapshot", "list")
+		if err != nil {
+			return err
+		}
 		fmt.Fprint(stdout, reply)
 		return nil
 	}
-	var list []ctl.SnapshotReply
-	if err := json.Unmarshal([]byte(reply), &list); err != nil {
-		return fmt.Errorf("bad reply %q: %w", reply, err)
+	list, err := m.Snapshots()
+	if err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	for _, s := range list {

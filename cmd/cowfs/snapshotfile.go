@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cowfs/cowfs/ctl/ctlclient"
 )
 
 // snapshotFileCommand is `cowfs snapshot-file PATH`: take a private
@@ -31,18 +31,18 @@ func snapshotFileCommand() *cobra.Command {
 
 // runSnapshotFile snapshots the file at path and prints where it is served.
 func runSnapshotFile(path string, stdout io.Writer) error {
-	p, err := locate(path, true)
+	p, err := ctlclient.Locate(path, true)
 	if err != nil {
 		return err
 	}
-	rel, err := p.volumePath()
+	rel, err := p.VolumePath()
 	if err != nil {
 		return err
 	}
-	reply, err := ctlExec(p.root, "snapshot-file", rel)
+	served, err := p.Mount.SnapshotFile(rel)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.arg, err)
+		return fmt.Errorf("%s: %w", p.Arg, err)
 	}
-	fmt.Fprintln(stdout, filepath.Join(p.root, strings.TrimSpace(reply)))
+	fmt.Fprintln(stdout, served)
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cowfs/cowfs/ctl"
+	"github.com/cowfs/cowfs/ctl/ctlclient"
 )
 
 // statsFields documents the JSON object of stats, and what its counters
@@ -83,23 +83,21 @@ func statsCommand() *cobra.Command {
 
 // runStats prints the stats of the mount holding path p.
 func runStats(p string, asJSON bool, stdout io.Writer) error {
-	mp, err := locate(p, true)
-	if err != nil {
-		return err
-	}
-	reply, err := ctlExec(mp.root, "stats")
+	mp, err := ctlclient.Locate(p, true)
 	if err != nil {
 		return err
 	}
 	if asJSON {
+		reply, err := mp.Mount.Exec("stats")
+		if err != nil {
+			return err
+		}
 		fmt.Fprint(stdout, reply)
 		return nil
 	}
-	var st ctl.StatsReply
-	dec := json.NewDecoder(bytes.NewReader([]byte(reply)))
-	dec.UseNumber() // frontend counters print as integers
-	if err := dec.Decode(&st); err != nil {
-		return fmt.Errorf("bad reply %q: %w", reply, err)
+	st, err := mp.Mount.Stats() // frontend counters are json.Number: they print as integers
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "volume      %s\n", st.Volume)
 	for _, c := range []struct {

@@ -3,6 +3,7 @@ package fusetest
 
 import (
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -47,4 +48,16 @@ func Tmpfs(t testing.TB, options string) string {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 	return dir
+}
+
+// TempDir is t.TempDir with its symlinks resolved: the path a mount made
+// there has in the mount table, and the mount root ctlclient.Locate
+// reports.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

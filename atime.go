@@ -78,18 +78,12 @@ func (x *inode) atimeDue(now dirtree.Time) bool {
 		now.Sec >= math.MinInt64+day && e.Atime.Sec <= now.Sec-day
 }
 
-// Accessed updates the file's access time as a read would (Options.Atime)
-// without reading. The mount calls it when a file is opened for reading:
-// the kernel serves reads from its cached pages without asking cowfs, and
-// dropping those pages at such an open instead let a concurrent reader
-// fetch bytes a writer had not sent yet and keep them cached.
-// It reports whether the access time changed.
-func (f *File) Accessed() bool {
+// AtimeDue reports whether a read now would update the file's access time
+// (Options.Atime). The mount drops the kernel's cached pages of a file
+// opened for reading while it is (and no other open of it writes), so
+// that the first read reaches cowfs.
+func (f *File) AtimeDue() bool {
 	f.v.f.mu.Lock()
 	defer f.v.f.mu.Unlock()
-	if f.closed || !f.x.atimeDue(f.v.f.now()) {
-		return false
-	}
-	f.x.accessed()
-	return true
+	return !f.closed && f.x.atimeDue(f.v.f.now())
 }

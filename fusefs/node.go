@@ -35,6 +35,7 @@ type node struct {
 // that has no path any more; then the last borrower closes it.
 type handle struct {
 	f        *cowfs.File
+	writer   bool // opened by the kernel for writing
 	borrowed int  // guarded by the node's mu
 	released bool // Release came while borrowed
 }
@@ -314,6 +315,18 @@ func (n *node) giveBack(h *handle) {
 }
 
 // opened records h as an open handle of n and returns it.
+// hasWriter reports whether an open handle of n may write.
+func (n *node) hasWriter() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for h := range n.open {
+		if h.writer {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *node) opened(h *handle) *handle {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -344,10 +357,12 @@ func (n *node) openFlags(kernel uint32) (int, syscall.Errno) {
 }
 
 // Open opens a regular file. The kernel keeps the file's cached pages
-// (FOPEN_KEEP_CACHE), so a read from them never reaches cowfs: an open for
-// reading updates the access time as a read would (cowfs.Options.Atime).
-// (Dropping the pages at such an open instead raced with writes in flight:
-// TestConcurrentAppendReaders.)
+// (FOPEN_KEEP_CACHE), whose reads never reach cowfs, except when the open
+// is for reading, a read would update the access time (Options.Atime) and
+// no other open of the file may write: then the pages are dropped and the
+// first read comes through. (Dropping them while another descriptor
+// writes raced with writes in flight: a reader could fetch and keep bytes
+// not yet written, TestConcurrentAppendReaders.)
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	fl, e := n.openFlags(flags)
 	if e != 0 {
@@ -357,12 +372,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	if flags&syscall.O_ACCMODE != syscall.O_WRONLY && f.Accessed() {
-		// The kernel's copy of the attributes is stale: drop it (only it,
-		// offset -1: the pages stay).
-		n.NotifyContent(-1, 0)
+	keep := uint32(fuse.FOPEN_KEEP_CACHE)
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY && !n.hasWriter() && f.AtimeDue() {
+		keep = 0
 	}
-	return n.opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
+	return n.opened(&handle{f: f, writer: flags&syscall.O_ACCMODE != syscall.O_RDONLY}), keep, 0
 }
 
 // umask returns the create option of the umask the kernel sent with the
@@ -412,7 +426,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno(err)
 	}
 	ch := n.newChild(ctx, fi.Stat(), out)
-	return ch, ch.Operations().(*node).opened(&handle{f: f}), fuse.FOPEN_KEEP_CACHE, 0
+	return ch, ch.Operations().(*node).opened(&handle{f: f, writer: true}), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // made gives a new entry p of directory n to the caller and returns its node.

@@ -1,7 +1,9 @@
 package cowfs
 
 import (
+	"errors"
 	"path"
+	"syscall"
 	"time"
 
 	"github.com/cowfs/cowfs/internal/dirtree"
@@ -29,17 +31,7 @@ func (v *Volume) stat(op, p string, follow bool) (*FileInfo, error) {
 
 // Chmod changes the permission bits.
 func (v *Volume) Chmod(p string, mode uint32) error {
-	return v.setattr("chmod", p, true, chmodInode(mode))
-}
-
-// chmodInode is the change Chmod makes: the permission bits, and the
-// stored access ACL's entries that show them.
-func chmodInode(mode uint32) func(*inode) error {
-	return func(x *inode) error {
-		x.ent.Mode = x.ent.Mode&dirtree.TypeMask | mode&0o7777
-		chmodACL(&x.ent, mode)
-		return nil
-	}
+	return v.setattrPath("chmod", p, true, SetAttr{Mode: &mode})
 }
 
 // Chown changes the owner and group; -1 leaves one unchanged.
@@ -50,20 +42,21 @@ func (v *Volume) Lchown(p string, uid, gid int) error { return v.chown("lchown",
 
 // chown is Chown (follow) or Lchown, reporting errors under op.
 func (v *Volume) chown(op, p string, follow bool, uid, gid int) error {
-	return v.setattr(op, p, follow, chownInode(uid, gid))
+	return v.setattrPath(op, p, follow, chownAttr(uid, gid))
 }
 
-// chownInode is the change Chown makes; a negative uid or gid is left.
-func chownInode(uid, gid int) func(*inode) error {
-	return func(x *inode) error {
-		if uid >= 0 {
-			x.ent.UID = uint32(uid)
-		}
-		if gid >= 0 {
-			x.ent.GID = uint32(gid)
-		}
-		return nil
+// chownAttr is the SetAttr of a chown to uid and gid (-1: unchanged).
+func chownAttr(uid, gid int) SetAttr {
+	var a SetAttr
+	if uid >= 0 {
+		u := uint32(uid)
+		a.UID = &u
 	}
+	if gid >= 0 {
+		g := uint32(gid)
+		a.GID = &g
+	}
+	return a
 }
 
 // Chtimes sets the access and modification times; a zero time leaves one
@@ -71,12 +64,12 @@ func chownInode(uid, gid int) func(*inode) error {
 // itself, the zero time.Time, can only be set with SetTimes). Times are
 // kept to the nanosecond, from MinTime to MaxTime.
 func (v *Volume) Chtimes(p string, atime, mtime time.Time) error {
-	return v.setattr("chtimes", p, true, timesInode(omitZero(atime), omitZero(mtime)))
+	return v.setattrPath("chtimes", p, true, SetAttr{Atime: omitZero(atime), Mtime: omitZero(mtime)})
 }
 
 // Lchtimes is Chtimes without following a final symlink.
 func (v *Volume) Lchtimes(p string, atime, mtime time.Time) error {
-	return v.setattr("lchtimes", p, false, timesInode(omitZero(atime), omitZero(mtime)))
+	return v.setattrPath("lchtimes", p, false, SetAttr{Atime: omitZero(atime), Mtime: omitZero(mtime)})
 }
 
 // SetTimes sets the access and modification times of p, not following a
@@ -84,7 +77,7 @@ func (v *Volume) Lchtimes(p string, atime, mtime time.Time) error {
 // left unchanged (UTIME_OMIT), and every other one is set, the zero
 // time.Time too.
 func (v *Volume) SetTimes(p string, atime, mtime *time.Time) error {
-	return v.setattr("utimes", p, false, timesInode(atime, mtime))
+	return v.setattrPath("utimes", p, false, SetAttr{Atime: atime, Mtime: mtime})
 }
 
 // omitZero is nil for the zero time (Chtimes' "unchanged"), else &t.
@@ -95,22 +88,119 @@ func omitZero(t time.Time) *time.Time {
 	return &t
 }
 
-// timesInode is the change SetTimes makes; a nil time is left.
-func timesInode(atime, mtime *time.Time) func(*inode) error {
-	return func(x *inode) error {
-		if atime != nil {
-			x.ent.Atime = fromTime(*atime)
-		}
-		if mtime != nil {
-			x.ent.Mtime = fromTime(*mtime)
-		}
-		return nil
-	}
-}
-
 // Truncate changes a file's size.
 func (v *Volume) Truncate(p string, size int64) error {
-	return v.setattr("truncate", p, true, func(x *inode) error { return x.truncate(size) })
+	return v.setattrPath("truncate", p, true, SetAttr{Size: &size})
+}
+
+// setattrPath applies a to the inode p names, as root.
+func (v *Volume) setattrPath(op, p string, follow bool, a SetAttr) error {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if err := v.writable(op, p); err != nil {
+		return err
+	}
+	x, err := v.lookup(op, p, follow)
+	if err != nil {
+		return err
+	}
+	return v.setattrAt(RootCred, op, p, x, a, false)
+}
+
+// SetAttr is a change of a file's attributes, as setattr(2)-like calls
+// make it: each field that is not nil is set.
+type SetAttr struct {
+	Mode  *uint32 // permission, set-ID and sticky bits (chmod)
+	UID   *uint32 // owner (chown)
+	GID   *uint32 // group (chown, chgrp)
+	Size  *int64  // size of a regular file (truncate)
+	Atime *time.Time
+	Mtime *time.Time
+	// TimesNow says that the times are the current time, as utimensat(2)
+	// with UTIME_NOW or no times asks: then anyone who may write the file
+	// may set them, where other times need its owner.
+	TimesNow bool
+}
+
+// setattrAt applies a to x for c, as Linux's setattr_prepare and
+// notify_change decide, checking everything before changing anything: a
+// size needs write permission (unless openForWrite: through a file open
+// for writing) and clears set-ID bits as a write does; an owner or group
+// as Cred.mayChown says, clearing set-ID bits of a non-directory; a mode
+// needs the owner and loses set-group-ID as Cred.chmodBits says; times as
+// SetAttr.TimesNow says. It updates the change time (and, with a size,
+// the modification time).
+func (v *Volume) setattrAt(c Cred, op, p string, x *inode, a SetAttr, openForWrite bool) error {
+	e := &x.ent
+	if a.Size != nil {
+		switch {
+		case x.isDir():
+			return errorf(op, p, syscall.EISDIR, nil)
+		case e.Type() != dirtree.TypeReg:
+			return errorf(op, p, syscall.EINVAL, nil)
+		case *a.Size < 0:
+			return errorf(op, p, syscall.EINVAL, errors.New("negative size"))
+		}
+		if !openForWrite {
+			if err := c.may(op, p, e, MayWrite); err != nil {
+				return err
+			}
+		}
+	}
+	if a.UID != nil || a.GID != nil {
+		uid, gid := -1, -1
+		if a.UID != nil {
+			uid = int(*a.UID)
+		}
+		if a.GID != nil {
+			gid = int(*a.GID)
+		}
+		if err := c.mayChown(op, p, e, uid, gid); err != nil {
+			return err
+		}
+	}
+	if a.Mode != nil {
+		if err := c.mustOwn(op, p, e); err != nil {
+			return err
+		}
+	}
+	if a.Atime != nil || a.Mtime != nil {
+		if a.TimesNow {
+			if !c.owns(e) && !c.permits(e, MayWrite) {
+				return errorf(op, p, syscall.EACCES, nil)
+			}
+		} else if err := c.mustOwn(op, p, e); err != nil {
+			return err
+		}
+	}
+	if a.UID != nil || a.GID != nil {
+		if a.UID != nil {
+			e.UID = *a.UID
+		}
+		if a.GID != nil {
+			e.GID = *a.GID
+		}
+		c.chownKillPriv(e)
+	}
+	if a.Mode != nil {
+		bits := c.chmodBits(e, *a.Mode)
+		e.Mode = e.Mode&dirtree.TypeMask | bits
+		chmodACL(e, bits)
+	}
+	if a.Size != nil {
+		if err := x.truncate(*a.Size); err != nil {
+			return wrapIO(op, p, err)
+		}
+		c.killPriv(e)
+	}
+	if a.Atime != nil {
+		e.Atime = fromTime(*a.Atime)
+	}
+	if a.Mtime != nil {
+		e.Mtime = fromTime(*a.Mtime)
+	}
+	x.stamp(a.Size != nil)
+	return nil
 }
 
 // setattr applies change to the inode p names and updates its ctime.

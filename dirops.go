@@ -8,9 +8,11 @@ import (
 	"github.com/cowfs/cowfs/internal/dirtree"
 )
 
-// create makes a new entry named r.name in r.dir, with the permission bits
-// and ACLs that r.dir's default ACL or o's umask give it.
-func (v *Volume) create(op, p string, r resolved, e dirtree.Entry, o createOpts) (*inode, error) {
+// create makes a new entry named r.name in r.dir for c: c needs write and
+// search permission on r.dir; the entry gets its owner and group as
+// Cred.newEntry says, and the permission bits and ACLs that r.dir's
+// default ACL or c's umask give it.
+func (v *Volume) create(op, p string, r resolved, e dirtree.Entry, c Cred) (*inode, error) {
 	if r.x != nil {
 		return nil, errorf(op, p, syscall.EEXIST, nil)
 	}
@@ -20,7 +22,11 @@ func (v *Volume) create(op, p string, r resolved, e dirtree.Entry, o createOpts)
 	if r.dir.removed || (r.dir.parent == nil && r.dir != v.root) {
 		return nil, errorf(op, p, syscall.ENOENT, errors.New("directory was removed"))
 	}
-	if err := inherit(op, p, &r.dir.ent, &e, o); err != nil {
+	if err := c.may(op, p, &r.dir.ent, MayWrite|MayExec); err != nil {
+		return nil, err
+	}
+	c.newEntry(&r.dir.ent, &e)
+	if err := inherit(op, p, &r.dir.ent, &e, c.Umask); err != nil {
 		return nil, err
 	}
 	local, err := v.newLocal()
@@ -54,7 +60,7 @@ func (v *Volume) Mkdir(p string, perm uint32, opts ...CreateOption) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.create("mkdir", p, r, dirtree.Entry{Mode: dirtree.TypeDir | perm&0o7777}, applyCreateOptions(opts))
+	_, err = v.create("mkdir", p, r, dirtree.Entry{Mode: dirtree.TypeDir | perm&0o7777}, optsCred(opts))
 	return err
 }
 
@@ -90,7 +96,7 @@ func (v *Volume) Symlink(target, p string) error {
 	if err != nil {
 		return err
 	}
-	_, err = v.create("symlink", p, r, dirtree.Entry{Mode: dirtree.TypeLink | 0o777, Target: target}, createOpts{})
+	_, err = v.create("symlink", p, r, dirtree.Entry{Mode: dirtree.TypeLink | 0o777, Target: target}, RootCred)
 	return err
 }
 
@@ -128,7 +134,7 @@ func (v *Volume) Mknod(p string, mode uint32, dev uint64, opts ...CreateOption) 
 	if err != nil {
 		return err
 	}
-	_, err = v.create("mknod", p, r, dirtree.Entry{Mode: mode, Rdev: dev}, applyCreateOptions(opts))
+	_, err = v.create("mknod", p, r, dirtree.Entry{Mode: mode, Rdev: dev}, optsCred(opts))
 	return err
 }
 
@@ -146,18 +152,36 @@ func (v *Volume) Remove(p string) error {
 	if err != nil {
 		return err
 	}
+	return v.removeAt(RootCred, "remove", p, r, removeAny)
+}
+
+// What removeAt removes.
+const (
+	removeAny  = iota // a file or an empty directory (remove(3))
+	removeFile        // anything but a directory (unlink(2): EISDIR)
+	removeDir         // an empty directory only (rmdir(2): ENOTDIR)
+)
+
+// removeAt removes r.x, named r.name in r.dir, for c (Cred.mayDelete).
+func (v *Volume) removeAt(c Cred, op, p string, r resolved, kind int) error {
 	if r.x == nil {
-		return errorf("remove", p, syscall.ENOENT, nil)
+		return errorf(op, p, syscall.ENOENT, nil)
 	}
 	if r.x == v.root {
-		return errorf("remove", p, syscall.EBUSY, errors.New("the root"))
+		return errorf(op, p, syscall.EBUSY, errors.New("the root"))
 	}
-	if r.x.isDir() {
-		if r.x.ent.Dir.Count > 0 {
-			return errorf("remove", p, syscall.ENOTEMPTY, nil)
-		}
+	if err := c.mayDelete(op, p, &r.dir.ent, &r.x.ent); err != nil {
+		return err
 	}
-	return wrapIO("remove", p, v.unlinkName(r.dir, r.name, r.x))
+	switch {
+	case kind == removeFile && r.x.isDir():
+		return errorf(op, p, syscall.EISDIR, nil)
+	case kind == removeDir && !r.x.isDir():
+		return errorf(op, p, syscall.ENOTDIR, nil)
+	case r.x.isDir() && r.x.ent.Dir.Count > 0:
+		return errorf(op, p, syscall.ENOTEMPTY, nil)
+	}
+	return wrapIO(op, p, v.unlinkName(r.dir, r.name, r.x))
 }
 
 // unlinkName removes name (naming x) from dir.

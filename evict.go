@@ -3,7 +3,7 @@ package cowfs
 // keep reports whether x holds something its entry in the tree lacks, or is
 // in use: such an inode must stay loaded.
 func (x *inode) keep() bool {
-	return x.dirty || x.opens > 0 || x.wbuf != nil || x.pending > 0 || len(x.dirtyKids) > 0
+	return x.dirty || x.opens > 0 || x.pins > 0 || x.wbuf != nil || x.pending > 0 || len(x.dirtyKids) > 0
 }
 
 // evict drops the loaded inodes below x that need not stay loaded (see

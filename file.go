@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -22,6 +23,7 @@ type File struct {
 	offMu  sync.Mutex // held by Read, Write and Seek around their use of off
 	off    int64      // for Read, Write and Seek
 	dirPos int64      // for ReadDir
+	cred   Cred       // who opened it: the changes made through it are theirs
 	closed bool
 }
 
@@ -32,41 +34,69 @@ func (v *Volume) OpenFile(p string, flag int, perm uint32, opts ...CreateOption)
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	const op = "open"
-	write := flag&(os.O_WRONLY|os.O_RDWR) != 0
-	if write || flag&(os.O_CREATE|os.O_TRUNC) != 0 {
-		if err := v.writable(op, p); err != nil {
-			return nil, err
-		}
+	if err := v.openable(op, p, flag); err != nil {
+		return nil, err
 	}
 	r, err := v.resolve(op, p, flag&os.O_EXCL == 0)
 	if err != nil {
 		return nil, err
 	}
+	f, _, err := v.openAt(optsCred(opts), op, p, r, flag, perm)
+	return f, err
+}
+
+// openable fails on a snapshot for flags that would change the file.
+func (v *Volume) openable(op, p string, flag int) error {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC) != 0 {
+		return v.writable(op, p)
+	}
+	return nil
+}
+
+// openAt opens r.x, or with O_CREATE makes it as r.name of r.dir if it
+// does not exist (made reports that), for c: c needs read and write
+// permission as flag asks (write for O_TRUNC too) on an existing file.
+func (v *Volume) openAt(c Cred, op, p string, r resolved, flag int, perm uint32) (f *File, made bool, err error) {
+	write := flag&(os.O_WRONLY|os.O_RDWR) != 0
 	x := r.x
 	switch {
 	case x == nil && flag&os.O_CREATE != 0:
-		if x, err = v.create(op, p, r, dirtree.Entry{Mode: dirtree.TypeReg | perm&0o7777}, applyCreateOptions(opts)); err != nil {
-			return nil, err
+		if x, err = v.create(op, p, r, dirtree.Entry{Mode: dirtree.TypeReg | perm&0o7777}, c); err != nil {
+			return nil, false, err
 		}
+		made = true
 	case x == nil:
-		return nil, errorf(op, p, syscall.ENOENT, nil)
+		return nil, false, errorf(op, p, syscall.ENOENT, nil)
 	case flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
-		return nil, errorf(op, p, syscall.EEXIST, nil)
+		return nil, false, errorf(op, p, syscall.EEXIST, nil)
 	case x.isDir() && (write || flag&os.O_CREATE != 0):
 		// POSIX: O_CREAT on an existing directory fails like a write.
-		return nil, errorf(op, p, syscall.EISDIR, nil)
+		return nil, false, errorf(op, p, syscall.EISDIR, nil)
 	case x.ent.Type() == dirtree.TypeLink:
-		return nil, errorf(op, p, syscall.ELOOP, nil)
+		return nil, false, errorf(op, p, syscall.ELOOP, nil)
 	}
-	if flag&os.O_TRUNC != 0 && x.ent.Type() == dirtree.TypeReg && write {
-		if err := x.truncate(0); err != nil {
-			return nil, wrapIO(op, p, err)
+	if !made {
+		var want uint32
+		if flag&os.O_WRONLY == 0 {
+			want |= MayRead
 		}
+		if write || flag&os.O_TRUNC != 0 {
+			want |= MayWrite
+		}
+		if err := c.may(op, p, &x.ent, want); err != nil {
+			return nil, false, err
+		}
+	}
+	if flag&os.O_TRUNC != 0 && x.ent.Type() == dirtree.TypeReg && write && !made {
+		if err := x.truncate(0); err != nil {
+			return nil, false, wrapIO(op, p, err)
+		}
+		c.killPriv(&x.ent)
 		x.stamp(true)
 	}
 	x.opens++
 	v.opens++
-	return &File{v: v, x: x, name: p, flag: flag}, nil
+	return &File{v: v, x: x, name: p, flag: flag, cred: c}, made, nil
 }
 
 // Open opens p for reading.
@@ -241,6 +271,7 @@ func (f *File) write(p []byte, off int64, seq bool) (int, error) {
 	if seq {
 		f.off = off + int64(len(p))
 	}
+	f.cred.killPriv(&x.ent)
 	x.stamp(true)
 	return len(p), nil
 }
@@ -255,31 +286,41 @@ func (f *File) Truncate(size int64) error {
 	if err := f.x.truncate(size); err != nil {
 		return wrapIO("truncate", f.name, err)
 	}
+	f.cred.killPriv(&f.x.ent)
 	f.x.stamp(true)
 	return nil
 }
 
 // Chmod changes the permission bits, as fchmod(2): it works on a file
 // that was removed while open.
-func (f *File) Chmod(mode uint32) error { return f.setattr("chmod", chmodInode(mode)) }
+func (f *File) Chmod(mode uint32) error { return f.setattr("chmod", SetAttr{Mode: &mode}) }
 
 // Chown changes the owner and group, as fchown(2); -1 leaves one unchanged.
-func (f *File) Chown(uid, gid int) error { return f.setattr("chown", chownInode(uid, gid)) }
+func (f *File) Chown(uid, gid int) error { return f.setattr("chown", chownAttr(uid, gid)) }
 
 // Chtimes sets the access and modification times, as futimens(2); a zero
 // time leaves one unchanged (see Volume.Chtimes).
 func (f *File) Chtimes(atime, mtime time.Time) error {
-	return f.setattr("chtimes", timesInode(omitZero(atime), omitZero(mtime)))
+	return f.setattr("chtimes", SetAttr{Atime: omitZero(atime), Mtime: omitZero(mtime)})
 }
 
 // SetTimes sets the access and modification times, as futimens(2): a nil
 // time is left unchanged, every other one is set (see Volume.SetTimes).
 func (f *File) SetTimes(atime, mtime *time.Time) error {
-	return f.setattr("utimes", timesInode(atime, mtime))
+	return f.setattr("utimes", SetAttr{Atime: atime, Mtime: mtime})
 }
 
-// setattr applies change to the open file's inode and updates its ctime.
-func (f *File) setattr(op string, change func(*inode) error) error {
+// Setattr changes the open file's attributes for the caller ctx carries
+// (see Inode.Setattr); a size needs no write permission when the file is
+// open for writing, as ftruncate(2).
+func (f *File) Setattr(ctx context.Context, a SetAttr) error {
+	return f.setattrAs(CredFrom(ctx), "setattr", a)
+}
+
+// setattr applies a to the open file's inode as the one who opened it.
+func (f *File) setattr(op string, a SetAttr) error { return f.setattrAs(f.cred, op, a) }
+
+func (f *File) setattrAs(c Cred, op string, a SetAttr) error {
 	f.v.f.mu.Lock()
 	defer f.v.f.mu.Unlock()
 	if f.closed {
@@ -288,11 +329,7 @@ func (f *File) setattr(op string, change func(*inode) error) error {
 	if err := f.v.writable(op, f.name); err != nil {
 		return err
 	}
-	if err := change(f.x); err != nil {
-		return wrapIO(op, f.name, err)
-	}
-	f.x.stamp(false)
-	return nil
+	return f.v.setattrAt(c, op, f.name, f.x, a, f.flag&(os.O_WRONLY|os.O_RDWR) != 0)
 }
 
 // Seek whence values beyond io.SeekEnd, as in lseek(2).

@@ -21,6 +21,7 @@ type inode struct {
 	linkID  uint64 // a hard-linked inode, kept in the link table
 	orphan  uint64 // an unlinked open inode, kept in the orphan table
 	opens   int
+	pins    int  // Inode handles on it: it stays loaded
 	removed bool // no name and no handle: gone
 
 	wbuf    []byte // buffered sequential write at wbufOff

@@ -22,29 +22,49 @@ func (v *Volume) Link(oldp, newp string) error {
 	if rs.x == nil {
 		return errorf(op, oldp, syscall.ENOENT, nil)
 	}
-	x := rs.x
-	if x.isDir() {
+	if rs.x.isDir() {
 		return errorf(op, oldp, syscall.EPERM, errors.New("directories cannot be hard-linked"))
 	}
 	rd, err := v.resolve(op, newp, false)
 	if err != nil {
 		return err
 	}
+	return v.linkAt(RootCred, op, newp, rs.x, rd)
+}
+
+// linkAt gives x the name rd.name in rd.dir, for c (Cred.mayHardlink;
+// write and search permission on rd.dir).
+func (v *Volume) linkAt(c Cred, op, p string, x *inode, rd resolved) error {
+	if x.isDir() {
+		return errorf(op, p, syscall.EPERM, errors.New("directories cannot be hard-linked"))
+	}
 	if rd.x != nil || rd.name == "" {
-		return errorf(op, newp, syscall.EEXIST, nil)
+		return errorf(op, p, syscall.EEXIST, nil)
+	}
+	if err := c.mayHardlink(op, p, &x.ent); err != nil {
+		return err
+	}
+	if err := c.may(op, p, &rd.dir.ent, MayWrite|MayExec); err != nil {
+		return err
+	}
+	if x.removed || (x.linkID == 0 && x.parent == nil) {
+		return errorf(op, p, syscall.ENOENT, errors.New("the file was removed"))
+	}
+	if rd.dir.removed || (rd.dir.parent == nil && rd.dir != v.root) {
+		return errorf(op, p, syscall.ENOENT, errors.New("directory was removed"))
 	}
 	if x.linkID != 0 && x.ent.Nlink >= dirtree.MaxNlink {
-		return errorf(op, newp, syscall.EMLINK, nil)
+		return errorf(op, p, syscall.EMLINK, nil)
 	}
 	if x.linkID == 0 {
-		if err := v.makeLinked(rs.dir, rs.name, x); err != nil {
-			return wrapIO(op, oldp, err)
+		if err := v.makeLinked(x.parent, x.name, x); err != nil {
+			return wrapIO(op, p, err)
 		}
 	}
 	stub := dirtree.Entry{Name: rd.name, Mode: x.ent.Type(), Link: x.linkID, Links: 1, Local: x.ent.Local}
 	d, err := dirtree.Put(v.f.dirs, rd.dir.ent.Dir, stub)
 	if err != nil {
-		return wrapIO(op, newp, err)
+		return wrapIO(op, p, err)
 	}
 	rd.dir.ent.Dir = d
 	v.addLinks(rd.dir, 1)

@@ -31,25 +31,29 @@ func Umask(mask uint32) CreateOption {
 	return func(o *createOpts) { o.umask = mask & 0o777 }
 }
 
-func applyCreateOptions(opts []CreateOption) createOpts {
+// optsCred is the identity a path-API call that creates runs as: RootCred
+// with the umask opts give.
+func optsCred(opts []CreateOption) Cred {
 	var o createOpts
 	for _, f := range opts {
 		f(&o)
 	}
-	return o
+	c := RootCred
+	c.Umask = o.umask
+	return c
 }
 
 // inherit sets up the permission bits and ACLs of the new entry e of
 // directory dir: dir's default ACL, if it has one, cuts the bits down and
 // becomes e's access ACL (and, for a directory, its default ACL too);
-// otherwise the umask applies. Symlinks keep their bits.
-func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, o createOpts) error {
+// otherwise umask applies. Symlinks keep their bits.
+func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, umask uint32) error {
 	if e.Type() == dirtree.TypeLink {
 		return nil
 	}
 	x, ok := dir.Xattr(acl.DefaultXattr)
 	if !ok {
-		e.Mode &^= o.umask
+		e.Mode &^= umask & 0o777
 		return nil
 	}
 	raw := x.Value // an ACL is always inline (dirtree.AlwaysInline)
@@ -66,22 +70,6 @@ func inherit(op, p string, dir *dirtree.Entry, e *dirtree.Entry, o createOpts) e
 		e.SetXattr(acl.DefaultXattr, raw)
 	}
 	return nil
-}
-
-// setACL is SetXattr of acl.AccessXattr or acl.DefaultXattr, with the
-// kernel's checks in the kernel's order (so each frontend returns the same
-// errno as Linux): the xattr form, then whether the file takes that ACL,
-// then the ACL's validity. Linux ignores XATTR_CREATE and XATTR_REPLACE
-// for these names, and so does cowfs; with XattrClearSGID, setting an
-// access ACL also clears the set-group-ID bit.
-func (v *Volume) setACL(p, name string, value []byte, flags int) error {
-	a, err := acl.Decode(value)
-	if err != nil {
-		return errorf("setxattr", p, errnoOf(err), err)
-	}
-	return v.setattr("setxattr", p, false, func(x *inode) error {
-		return setACLEntry(&x.ent, name, a, flags&XattrClearSGID != 0, p)
-	})
 }
 
 // setACLEntry stores the decoded ACL a (nil removes it) as the attribute

@@ -21,9 +21,6 @@ func (v *Volume) Rename(oldp, newp string, flags int) error {
 	if err := v.writable(op, oldp); err != nil {
 		return err
 	}
-	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
-		return errorf(op, oldp, syscall.EINVAL, errors.New("bad flags"))
-	}
 	if dotLast(oldp) || dotLast(newp) {
 		return errorf(op, oldp, syscall.EINVAL, errors.New(`cannot rename "." or ".."`))
 	}
@@ -34,6 +31,17 @@ func (v *Volume) Rename(oldp, newp string, flags int) error {
 	rd, err := v.resolve(op, newp, false)
 	if err != nil {
 		return err
+	}
+	return v.renameAt(RootCred, op, oldp, newp, rs, rd, flags)
+}
+
+// renameAt moves rs.x to rd (see Rename) for c: c may delete rs.x from its
+// directory and rd.x, if any, from its own, or else create in rd.dir, and
+// may write a directory that changes parent (its ".." changes), as Linux's
+// vfs_rename decides.
+func (v *Volume) renameAt(c Cred, op, oldp, newp string, rs, rd resolved, flags int) error {
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
+		return errorf(op, oldp, syscall.EINVAL, errors.New("bad flags"))
 	}
 	if rs.x == nil {
 		return errorf(op, oldp, syscall.ENOENT, nil)
@@ -55,6 +63,28 @@ func (v *Volume) Rename(oldp, newp string, flags int) error {
 	}
 	if rs.x.isDir() && isWithin(rd.dir, rs.x) {
 		return errorf(op, newp, syscall.EINVAL, errors.New("cannot move a directory into itself"))
+	}
+	if err := c.mayDelete(op, oldp, &rs.dir.ent, &rs.x.ent); err != nil {
+		return err
+	}
+	if rd.x != nil {
+		if err := c.mayDelete(op, newp, &rd.dir.ent, &rd.x.ent); err != nil {
+			return err
+		}
+	} else if err := c.may(op, newp, &rd.dir.ent, MayWrite|MayExec); err != nil {
+		return err
+	}
+	if rs.dir != rd.dir {
+		if rs.x.isDir() {
+			if err := c.may(op, oldp, &rs.x.ent, MayWrite); err != nil {
+				return err
+			}
+		}
+		if flags&RenameExchange != 0 && rd.x.isDir() {
+			if err := c.may(op, newp, &rd.x.ent, MayWrite); err != nil {
+				return err
+			}
+		}
 	}
 	if flags&RenameExchange != 0 {
 		if rd.x.isDir() && isWithin(rs.dir, rd.x) {

@@ -35,32 +35,58 @@ func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 	if len(value) > dirtree.MaxXattrValue {
 		return errorf("setxattr", p, syscall.E2BIG, errors.New("attribute values are limited to 64 KiB"))
 	}
-	if name == acl.AccessXattr || name == acl.DefaultXattr {
-		return v.setACL(p, name, value, flags)
-	}
-	return v.setattr("setxattr", p, false, func(x *inode) error {
-		_, exists := x.ent.Xattr(name)
-		if exists && flags&XattrCreate != 0 {
-			return errorf("setxattr", p, syscall.EEXIST, nil)
-		}
-		if !exists && flags&XattrReplace != 0 {
-			return errorf("setxattr", p, syscall.ENODATA, nil)
-		}
-		if err := listRoom(&x.ent, name, p); err != nil {
-			return err
-		}
-		if x.ent.KeepInline(name, len(value)) {
-			x.ent.PutXattr(dirtree.Inline(name, value), false)
-			return nil
-		}
-		id, err := v.f.st.Put(context.Background(), value)
-		if err != nil {
-			return err
-		}
-		v.f.fresh[id] = true
-		x.ent.PutXattr(dirtree.Xattr{Name: name, Blob: id, Size: len(value)}, false)
-		return nil
+	return v.xattrPath("setxattr", p, func(x *inode) error {
+		return v.setXattrAt(RootCred, "setxattr", p, x, name, value, flags)
 	})
+}
+
+// xattrPath runs change on the inode p names (a final symlink is not
+// followed) and updates its change time if change succeeds.
+func (v *Volume) xattrPath(op, p string, change func(*inode) error) error {
+	return v.setattr(op, p, false, change)
+}
+
+// setXattrAt is SetXattr of x for c (Cred.xattrAccess); the caller updates
+// the change time.
+func (v *Volume) setXattrAt(c Cred, op, p string, x *inode, name string, value []byte, flags int) error {
+	if err := xattrName(op, p, name); err != nil {
+		return err
+	}
+	if len(value) > dirtree.MaxXattrValue {
+		return errorf(op, p, syscall.E2BIG, errors.New("attribute values are limited to 64 KiB"))
+	}
+	if err := c.xattrAccess(op, p, &x.ent, name, true); err != nil {
+		return err
+	}
+	if name == acl.AccessXattr || name == acl.DefaultXattr {
+		a, err := acl.Decode(value)
+		if err != nil {
+			return errorf(op, p, errnoOf(err), err)
+		}
+		clear := flags&XattrClearSGID != 0 || (c.Check && !c.root() && !c.inGroup(x.ent.GID))
+		return setACLEntry(&x.ent, name, a, clear, p)
+	}
+	_, exists := x.ent.Xattr(name)
+	if exists && flags&XattrCreate != 0 {
+		return errorf(op, p, syscall.EEXIST, nil)
+	}
+	if !exists && flags&XattrReplace != 0 {
+		return errorf(op, p, syscall.ENODATA, nil)
+	}
+	if err := listRoom(&x.ent, name, p); err != nil {
+		return err
+	}
+	if x.ent.KeepInline(name, len(value)) {
+		x.ent.PutXattr(dirtree.Inline(name, value), false)
+		return nil
+	}
+	id, err := v.f.st.Put(context.Background(), value)
+	if err != nil {
+		return wrapIO(op, p, err)
+	}
+	v.f.fresh[id] = true
+	x.ent.PutXattr(dirtree.Xattr{Name: name, Blob: id, Size: len(value)}, false)
+	return nil
 }
 
 // xattrName fails with ERANGE, as Linux does before anything else, for an
@@ -75,25 +101,36 @@ func xattrName(op, p, name string) error {
 // GetXattr returns an extended attribute (ENODATA if absent; ERANGE for a
 // name no attribute can have).
 func (v *Volume) GetXattr(p, name string) ([]byte, error) {
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
 	if err := xattrName("getxattr", p, name); err != nil {
 		return nil, err
 	}
-	v.f.mu.Lock()
-	defer v.f.mu.Unlock()
 	x, err := v.lookup("getxattr", p, false)
 	if err != nil {
 		return nil, err
 	}
+	return v.getXattrAt(RootCred, "getxattr", p, x, name)
+}
+
+// getXattrAt is GetXattr of x for c.
+func (v *Volume) getXattrAt(c Cred, op, p string, x *inode, name string) ([]byte, error) {
+	if err := xattrName(op, p, name); err != nil {
+		return nil, err
+	}
 	if x.ent.Type() == dirtree.TypeLink && (name == acl.AccessXattr || name == acl.DefaultXattr) {
-		return nil, errorf("getxattr", p, syscall.EOPNOTSUPP, errors.New("symlinks have no ACLs"))
+		return nil, errorf(op, p, syscall.EOPNOTSUPP, errors.New("symlinks have no ACLs"))
+	}
+	if err := c.xattrAccess(op, p, &x.ent, name, false); err != nil {
+		return nil, err
 	}
 	a, ok := x.ent.Xattr(name)
 	if !ok {
-		return nil, errorf("getxattr", p, syscall.ENODATA, nil)
+		return nil, errorf(op, p, syscall.ENODATA, nil)
 	}
 	val, err := v.f.xattrValue(a)
 	if err != nil {
-		return nil, wrapIO("getxattr", p, err)
+		return nil, wrapIO(op, p, err)
 	}
 	return append([]byte{}, val...), nil
 }
@@ -123,11 +160,16 @@ func (v *Volume) ListXattr(p string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return x.xattrNames(), nil
+}
+
+// xattrNames lists x's attribute names, sorted.
+func (x *inode) xattrNames() []string {
 	var names []string
 	for _, a := range x.ent.Xattrs {
 		names = append(names, a.Name)
 	}
-	return names, nil
+	return names
 }
 
 // RemoveXattr removes an extended attribute (ENODATA if absent, ERANGE
@@ -137,13 +179,25 @@ func (v *Volume) RemoveXattr(p, name string) error {
 	if err := xattrName("removexattr", p, name); err != nil {
 		return err
 	}
-	return v.setattr("removexattr", p, false, func(x *inode) error {
-		if name == acl.AccessXattr || name == acl.DefaultXattr {
-			return setACLEntry(&x.ent, name, nil, false, p)
-		}
-		if !x.ent.SetXattr(name, nil) {
-			return errorf("removexattr", p, syscall.ENODATA, nil)
-		}
-		return nil
+	return v.xattrPath("removexattr", p, func(x *inode) error {
+		return removeXattrAt(RootCred, "removexattr", p, x, name)
 	})
+}
+
+// removeXattrAt is RemoveXattr of x for c; the caller updates the change
+// time.
+func removeXattrAt(c Cred, op, p string, x *inode, name string) error {
+	if err := xattrName(op, p, name); err != nil {
+		return err
+	}
+	if err := c.xattrAccess(op, p, &x.ent, name, true); err != nil {
+		return err
+	}
+	if name == acl.AccessXattr || name == acl.DefaultXattr {
+		return setACLEntry(&x.ent, name, nil, false, p)
+	}
+	if !x.ent.SetXattr(name, nil) {
+		return errorf(op, p, syscall.ENODATA, nil)
+	}
+	return nil
 }

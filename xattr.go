@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"context"
 	"errors"
 	"syscall"
 
@@ -53,7 +52,7 @@ func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 			x.ent.PutXattr(dirtree.Inline(name, value), false)
 			return nil
 		}
-		id, err := v.f.st.Put(context.Background(), value)
+		id, err := v.f.st.Put(v.f.ioCtx(), value)
 		if err != nil {
 			return err
 		}
@@ -105,7 +104,7 @@ func (f *FS) xattrValue(a dirtree.Xattr) ([]byte, error) {
 	if a.Blob.IsZero() {
 		return a.Value, nil
 	}
-	b, err := f.Blob(a.Blob)
+	b, err := f.blob(f.ioCtx(), a.Blob)
 	if err != nil {
 		return nil, err
 	}

@@ -46,17 +46,11 @@ func (f *FS) decodeDir(id store.ID, b []byte) (*btree.Node[dirtree.Entry], error
 
 // ropesFor returns the FS's rope tree with loads that run with ctx, for a
 // reader outside the FS lock (f.ropes loads with the lock holder's context;
-// f.bgRopes with context.Background).
+// f.bgRopes with context.Background). A reader of directories needs the
+// same with f.dirs.
 func (f *FS) ropesFor(ctx context.Context) *rope.Tree {
 	t := *f.ropes
 	t.Load = loadNode(f, func() context.Context { return ctx }, f.decodeRope)
-	return &t
-}
-
-// dirsFor is ropesFor for directory trees.
-func (f *FS) dirsFor(ctx context.Context) *dirtree.Tree {
-	t := *f.dirs
-	t.Load = loadNode(f, func() context.Context { return ctx }, f.decodeDir)
 	return &t
 }
 

@@ -104,7 +104,7 @@ func interrupted(t *testing.T, cancel context.CancelFunc, errc chan error) {
 	}
 }
 
-// fileOf opens volume "main" of a fresh FS on st, with empty caches.
+// freshVolume opens volume "main" of a fresh FS on st, with empty caches.
 func freshVolume(t *testing.T, st store.Store, opt *Options) (*FS, *Volume) {
 	t.Helper()
 	f, err := Open(st, opt)

@@ -42,8 +42,8 @@ func (l *fsLock) LockContext(ctx context.Context) error {
 	}
 }
 
-// Unlock releases the lock. Unlocking a lock that is not held is a fatal
-// error, as with sync.Mutex.
+// Unlock releases the lock. Unlocking a lock that is not held panics,
+// as it is an error with sync.Mutex.
 func (l *fsLock) Unlock() {
 	l.ctx = nil
 	select {

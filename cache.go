@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cowfs/cowfs/internal/btree"
 	"github.com/cowfs/cowfs/internal/cache"
+	"github.com/cowfs/cowfs/internal/dirtree"
+	"github.com/cowfs/cowfs/internal/rope"
 	"github.com/cowfs/cowfs/store"
 )
 
-// loadNode returns a loader of decoded nodes that goes through the node cache.
-func loadNode[N any](f *FS, decode func(store.ID, []byte) (*N, error)) func(store.ID) (*N, error) {
+// loadNode returns a loader of decoded nodes that goes through the node
+// cache, reading the store with the context ctx returns.
+func loadNode[N any](f *FS, ctx func() context.Context, decode func(store.ID, []byte) (*N, error)) func(store.ID) (*N, error) {
 	return func(id store.ID) (*N, error) {
 		if v, ok := f.nodes.Get(id); ok {
 			if n, ok := v.(*N); ok {
@@ -17,7 +21,7 @@ func loadNode[N any](f *FS, decode func(store.ID, []byte) (*N, error)) func(stor
 			}
 			return nil, corrupt("blob %s is not the kind of node expected", id.Short())
 		}
-		b, err := f.st.Get(context.Background(), id)
+		b, err := f.st.Get(ctx(), id)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
 		}
@@ -30,12 +34,47 @@ func loadNode[N any](f *FS, decode func(store.ID, []byte) (*N, error)) func(stor
 	}
 }
 
+// decodeRope and decodeDir decode nodes with the FS's own trees, so that a
+// cached node refers to no reader's tree (nor keeps its context).
+func (f *FS) decodeRope(id store.ID, b []byte) (*btree.Node[rope.Extent], error) {
+	return f.ropes.Decode(id, b)
+}
+
+func (f *FS) decodeDir(id store.ID, b []byte) (*btree.Node[dirtree.Entry], error) {
+	return f.dirs.Decode(id, b)
+}
+
+// ropesFor returns the FS's rope tree with loads that run with ctx, for a
+// reader outside the FS lock (f.ropes loads with the lock holder's context;
+// f.bgRopes with context.Background). A reader of directories needs the
+// same with f.dirs.
+func (f *FS) ropesFor(ctx context.Context) *rope.Tree {
+	t := *f.ropes
+	t.Load = loadNode(f, func() context.Context { return ctx }, f.decodeRope)
+	return &t
+}
+
+// blobSource is the FS's data blobs read with one context (rope.Source):
+// a reader outside the FS lock passes blobSource{f, ctx}, one under it
+// blobSource{f, f.ioCtx()}.
+type blobSource struct {
+	f   *FS
+	ctx context.Context
+}
+
+// Blob returns a data blob's bytes, through the data cache.
+func (s blobSource) Blob(id store.ID) ([]byte, error) { return s.f.blob(s.ctx, id) }
+
 // Blob returns a data blob's bytes, through the data cache (rope.Source).
-func (f *FS) Blob(id store.ID) ([]byte, error) {
+// It reads the store with context.Background.
+func (f *FS) Blob(id store.ID) ([]byte, error) { return f.blob(context.Background(), id) }
+
+// blob is Blob reading the store with ctx.
+func (f *FS) blob(ctx context.Context, id store.ID) ([]byte, error) {
 	if b, ok := f.data.Get(id); ok {
 		return b, nil
 	}
-	b, err := f.st.Get(context.Background(), id)
+	b, err := f.st.Get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("data blob %s: %w", id.Short(), err)
 	}

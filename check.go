@@ -70,8 +70,10 @@ func (f *FS) Check(ctx context.Context) (*CheckReport, error) {
 
 // CheckWith is Check with options.
 func (f *FS) CheckWith(ctx context.Context, opt CheckOptions) (*CheckReport, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	if err := f.lockFor(ctx, "check", ""); err != nil {
+		return nil, err
+	}
+	defer f.unlockOp()
 	if err := f.check("check"); err != nil {
 		return nil, err
 	}
@@ -89,8 +91,10 @@ func (f *FS) Repair(ctx context.Context, rep *CheckReport) (int, error) {
 	if len(rep.Leaked) == 0 {
 		return 0, nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	if err := f.lockFor(ctx, "repair", ""); err != nil {
+		return 0, err
+	}
+	defer f.unlockOp()
 	if err := f.check("repair"); err != nil {
 		return 0, err
 	}

@@ -44,7 +44,7 @@ type commit struct {
 }
 
 func newCommit(f *FS) *commit {
-	return &commit{f: f, ctx: context.Background(), refs: map[store.ID]int64{}, stored: map[store.ID]int64{},
+	return &commit{f: f, ctx: f.ioCtx(), refs: map[store.ID]int64{}, stored: map[store.ID]int64{},
 		deleted: map[store.ID]bool{}, budget: f.opt.ReleaseBudget, zq: f.zq}
 }
 
@@ -264,7 +264,7 @@ func (c *commit) run() error {
 
 // loadAny loads a stored node of any kind, for counting its children.
 func (f *FS) loadAny(id store.ID) (btree.Encoder, error) {
-	b, err := f.st.Get(context.Background(), id)
+	b, err := f.st.Get(f.ioCtx(), id)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", id.Short(), err)
 	}

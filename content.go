@@ -2,7 +2,6 @@ package cowfs
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"syscall"
 
@@ -35,18 +34,20 @@ func (x *inode) bufferWrite(p []byte, off int64) error {
 }
 
 // flushBuf moves the write buffer into the rope as a pending extent, and cuts
-// pending bytes into blobs once there are many.
+// pending bytes into blobs once there are many. When moving fails (a node
+// of the rope could not be loaded) the buffer stays as it was, so nothing
+// written is lost; when cutting fails the bytes stay pending in the rope.
 func (x *inode) flushBuf() error {
 	if x.wbuf == nil {
 		return nil
 	}
 	buf, off := x.wbuf, x.wbufOff
-	x.wbuf = nil
 	t := x.v.f.ropes
 	r, err := rope.Put(t, x.ent.Data, off, int64(len(buf)), rope.Of(t, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: buf}))
 	if err != nil {
 		return err
 	}
+	x.wbuf = nil
 	x.ent.Data = r
 	x.pending += int64(len(buf))
 	if x.pending >= x.v.f.opt.FlushBytes {
@@ -86,7 +87,7 @@ func (x *inode) flush(final bool) error {
 	var left int64
 	for _, s := range runs {
 		buf := make([]byte, s.end-s.start)
-		if _, err := rope.ReadAt(t, x.ent.Data, f, buf, s.start); err != nil {
+		if _, err := rope.ReadAt(t, x.ent.Data, blobSource{f, f.ioCtx()}, buf, s.start); err != nil {
 			return err
 		}
 		var exts []rope.Extent
@@ -103,7 +104,7 @@ func (x *inode) flush(final bool) error {
 				left += int64(len(buf))
 				break
 			}
-			id, err := f.st.Put(context.Background(), buf[:n])
+			id, err := f.st.Put(f.ioCtx(), buf[:n])
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -73,7 +74,8 @@ func errorf(op, path string, errno syscall.Errno, cause error) *Error {
 	return &Error{Op: op, Path: path, Errno: errno, Err: cause}
 }
 
-// wrapIO turns a failure of the store or of decoding into an Error: ENOSPC
+// wrapIO turns a failure of the store or of decoding into an Error: EINTR
+// when the operation's context was cancelled or its deadline passed, ENOSPC
 // when the store's disk is full, EIO for corruption and other I/O failures,
 // keeping an existing cowfs Error as it is.
 func wrapIO(op, path string, err error) error {
@@ -86,6 +88,8 @@ func wrapIO(op, path string, err error) error {
 	}
 	errno := syscall.EIO
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		errno = syscall.EINTR // the operation was interrupted (a FUSE interrupt, a flushed 9P request)
 	case errors.Is(err, store.ErrClosed):
 		errno = syscall.EBADF
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):

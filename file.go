@@ -150,12 +150,15 @@ func (f *File) use(op string, write bool) error {
 }
 
 // readContent returns the file's rope, buffered writes included, for a
-// reader: the rope is immutable and is read without the FS lock. On success
-// it returns with f.v.f.readMu held shared; the caller releases it when done.
-// A read (op "read") updates the access time (inode.accessed).
-func (f *File) readContent(op string) (rope.Rope, error) {
-	f.v.f.mu.Lock()
-	defer f.v.f.mu.Unlock()
+// reader: the rope is immutable and is read without the FS lock (through
+// f.v.f.ropesFor(ctx)). On success it returns with f.v.f.readMu held
+// shared; the caller releases it when done. A read (op "read") updates the
+// access time (inode.accessed).
+func (f *File) readContent(ctx context.Context, op string) (rope.Rope, error) {
+	if err := f.v.f.lockFor(ctx, op, f.name); err != nil {
+		return rope.Rope{}, err
+	}
+	defer f.v.f.unlockOp()
 	r, err := f.contentLocked(op)
 	if err == nil {
 		if op == "read" {
@@ -184,21 +187,28 @@ func (f *File) contentLocked(op string) (rope.Rope, error) {
 // empty, it updates the access time as Options.Atime says (also at end of
 // file, as Linux does).
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	return f.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt running with ctx: when ctx is done while the read
+// waits for the FS lock or for the store, it returns an error of Errno
+// EINTR (and what it read before, if anything).
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errorf("read", f.name, syscall.EINVAL, errors.New("negative offset"))
 	}
 	if len(p) == 0 {
-		_, err := f.readContent("check")
+		_, err := f.readContent(ctx, "check")
 		if err == nil {
 			f.v.f.readMu.RUnlock()
 		}
 		return 0, err
 	}
-	r, err := f.readContent("read")
+	r, err := f.readContent(ctx, "read")
 	if err != nil {
 		return 0, err
 	}
-	n, err := rope.ReadAt(f.v.f.ropes, r, f.v.f, p, off)
+	n, err := rope.ReadAt(f.v.f.ropesFor(ctx), r, blobSource{f.v.f, ctx}, p, off)
 	f.v.f.readMu.RUnlock()
 	if err != nil {
 		return n, wrapIO("read", f.name, err)
@@ -223,10 +233,18 @@ func (f *File) Read(p []byte) (int, error) {
 
 // WriteAt writes p at off. Like pwrite(2), it leaves the file offset alone.
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	return f.WriteAtContext(context.Background(), p, off)
+}
+
+// WriteAtContext is WriteAt running with ctx: when ctx is done while the
+// write waits for the FS lock or for the store, it returns an error of
+// Errno EINTR, having written nothing (the file's content is as before the
+// call; see docs/design.md, "Contexts").
+func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if f.flag&os.O_APPEND != 0 {
 		return 0, errorf("write", f.name, syscall.EINVAL, errors.New("WriteAt on a file opened with O_APPEND"))
 	}
-	return f.write(p, off, false)
+	return f.write(ctx, p, off, false)
 }
 
 // Write writes at the file offset (at the end with O_APPEND) and moves the
@@ -234,15 +252,17 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 func (f *File) Write(p []byte) (int, error) {
 	f.offMu.Lock()
 	defer f.offMu.Unlock()
-	return f.write(p, 0, true)
+	return f.write(context.Background(), p, 0, true)
 }
 
 // write writes p at off or, for Write (seq), at the file offset (the end of
 // file with O_APPEND), and then moves the file offset.
-func (f *File) write(p []byte, off int64, seq bool) (int, error) {
+func (f *File) write(ctx context.Context, p []byte, off int64, seq bool) (int, error) {
 	v := f.v
-	v.f.mu.Lock()
-	defer v.f.mu.Unlock()
+	if err := v.f.lockFor(ctx, "write", f.name); err != nil {
+		return 0, err
+	}
+	defer v.f.unlockOp()
 	if err := f.use("write", true); err != nil {
 		return 0, err
 	}
@@ -346,9 +366,16 @@ const BlockSize = 4096
 
 // Seek sets the file offset; whence may also be SeekData or SeekHole.
 func (f *File) Seek(off int64, whence int) (int64, error) {
+	return f.SeekContext(context.Background(), off, whence)
+}
+
+// SeekContext is Seek running with ctx: when ctx is done while it waits for
+// the FS lock or for the store, it returns an error of Errno EINTR and
+// leaves the file offset alone.
+func (f *File) SeekContext(ctx context.Context, off int64, whence int) (int64, error) {
 	f.offMu.Lock()
 	defer f.offMu.Unlock()
-	r, err := f.readContent("seek")
+	r, err := f.readContent(ctx, "seek")
 	if err != nil {
 		return 0, err
 	}
@@ -366,12 +393,12 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 			return 0, errorf("seek", f.name, syscall.ENXIO, nil)
 		}
 		if whence == SeekData {
-			pos, err = rope.SeekData(f.v.f.ropes, r, off, BlockSize)
+			pos, err = rope.SeekData(f.v.f.ropesFor(ctx), r, off, BlockSize)
 			if err == nil && pos < 0 {
 				return 0, errorf("seek", f.name, syscall.ENXIO, nil)
 			}
 		} else {
-			pos, err = rope.SeekHole(f.v.f.ropes, r, off, BlockSize)
+			pos, err = rope.SeekHole(f.v.f.ropesFor(ctx), r, off, BlockSize)
 		}
 		if err != nil {
 			return 0, wrapIO("seek", f.name, err)
@@ -400,9 +427,17 @@ func (f *File) Stat() (*FileInfo, error) {
 }
 
 // Sync commits everything written so far (FS-wide: see FS.Commit).
-func (f *File) Sync() error {
-	f.v.f.mu.Lock()
-	defer f.v.f.mu.Unlock()
+func (f *File) Sync() error { return f.SyncContext(context.Background()) }
+
+// SyncContext is Sync running with ctx: when ctx is done while it waits for
+// the FS lock or for the store, it returns an error of Errno EINTR and
+// commits nothing; every change stays for a later commit (see
+// FS.CommitContext).
+func (f *File) SyncContext(ctx context.Context) error {
+	if err := f.v.f.lockFor(ctx, "sync", f.name); err != nil {
+		return err
+	}
+	defer f.v.f.unlockOp()
 	if f.closed {
 		return errorf("sync", f.name, syscall.EBADF, os.ErrClosed)
 	}

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,8 +19,10 @@ import (
 type FS struct {
 	st      store.Store
 	opt     Options
-	ropes   *rope.Tree
-	dirs    *dirtree.Tree
+	ropes   *rope.Tree    // loads with ioCtx: for use under mu
+	dirs    *dirtree.Tree // likewise
+	bgRopes *rope.Tree    // loads with context.Background: ropesFor
+	bgDirs  *dirtree.Tree // likewise: dirsFor
 	zombies *btree.Tree[zombie]
 	nodes   *cache.Cache[any]    // decoded nodes by ID
 	data    *cache.Cache[[]byte] // data blobs by ID
@@ -30,7 +33,9 @@ type FS struct {
 	readMu sync.RWMutex
 
 	// mu guards everything below, and the in-memory trees of all volumes.
-	mu     sync.Mutex
+	// It is held across store I/O; lockOp takes it for an operation with a
+	// context, which the store calls under it use (ioCtx).
+	mu     fsLock
 	vols   map[string]*Volume // open volumes and snapshots, by root name
 	fresh  map[store.ID]bool  // blobs put since the last commit
 	zq     btree.Ref[zombie]  // committed zombie list
@@ -71,10 +76,13 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	}
 	f.nodes = cache.New[any](f.opt.CacheBytes / 4)
 	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)
-	f.ropes = rope.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[rope.Extent], error) { return f.ropes.Decode(id, b) }))
-	f.dirs = dirtree.New(loadNode(f, func(id store.ID, b []byte) (*btree.Node[dirtree.Entry], error) { return f.dirs.Decode(id, b) }))
+	f.ropes = rope.New(loadNode(f, f.ioCtx, f.decodeRope))
+	f.dirs = dirtree.New(loadNode(f, f.ioCtx, f.decodeDir))
+	bg := context.Background
+	f.bgRopes = rope.New(loadNode(f, bg, f.decodeRope))
+	f.bgDirs = dirtree.New(loadNode(f, bg, f.decodeDir))
 	f.zombies = &btree.Tree[zombie]{Ops: zombieOps{}, Kind: btree.KindZombie}
-	f.zombies.Load = loadNode(f, func(id store.ID, b []byte) (*btree.Node[zombie], error) { return f.zombies.Decode(id, b) })
+	f.zombies.Load = loadNode(f, f.ioCtx, func(id store.ID, b []byte) (*btree.Node[zombie], error) { return f.zombies.Decode(id, b) })
 	if err := f.loadZombies(); err != nil {
 		return nil, wrapIO("open", "", err)
 	}
@@ -155,9 +163,17 @@ func (f *FS) check(op string) error {
 
 // Commit writes every change made so far to the store, atomically. When it
 // returns, everything written before the call survives a crash.
-func (f *FS) Commit() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *FS) Commit() error { return f.CommitContext(context.Background()) }
+
+// CommitContext is Commit running with ctx. When ctx is done while it waits
+// for the FS lock or for the store, it returns an error of Errno EINTR and
+// commits nothing: the store's roots are as before, and every change stays
+// in memory for the next commit.
+func (f *FS) CommitContext(ctx context.Context) error {
+	if err := f.lockFor(ctx, "commit", ""); err != nil {
+		return err
+	}
+	defer f.unlockOp()
 	if err := f.check("commit"); err != nil {
 		return err
 	}

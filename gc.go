@@ -30,7 +30,7 @@ func (f *FS) GC(ctx context.Context, progress func(waiting int64)) (GCReport, er
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if err := f.Commit(); err != nil {
+		if err := f.CommitContext(ctx); err != nil {
 			return rep, err
 		}
 		rep.Commits++

@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"context"
 	"errors"
 	"sort"
 	"strings"
@@ -33,7 +32,7 @@ func (v *Volume) Snapshot(name string) error {
 func (v *Volume) Snapshots() ([]SnapshotInfo, error) {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
-	roots, err := v.f.st.ListRoots(context.Background())
+	roots, err := v.f.st.ListRoots(v.f.ioCtx())
 	if err != nil {
 		return nil, wrapIO("list snapshots", v.name, err)
 	}

@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -117,7 +116,7 @@ func (f *File) checkSpace(op string, r rope.Rope, off, n int64) error {
 	if err != nil || need == 0 {
 		return wrapIO(op, f.name, err)
 	}
-	space, err := sf.StatFS(context.Background())
+	space, err := sf.StatFS(f.v.f.ioCtx())
 	if err != nil {
 		return wrapIO(op, f.name, err)
 	}

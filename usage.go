@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -191,7 +190,7 @@ func (w *usageWalk) pathCount(id store.ID) (int64, error) {
 	if n, ok := w.path[id]; ok {
 		return n, nil
 	}
-	info, err := w.v.f.st.Stat(context.Background(), id)
+	info, err := w.v.f.st.Stat(w.v.f.ioCtx(), id)
 	if err != nil {
 		return 0, fmt.Errorf("node %s: %w", id.Short(), err)
 	}
@@ -325,7 +324,7 @@ func (w *usageWalk) blob(id store.ID) (*usageBlob, store.BlobInfo, bool, error) 
 	if b, ok := w.blobs[id]; ok {
 		return b, store.BlobInfo{}, false, nil
 	}
-	info, err := w.v.f.st.Stat(context.Background(), id)
+	info, err := w.v.f.st.Stat(w.v.f.ioCtx(), id)
 	if err != nil {
 		return nil, info, false, fmt.Errorf("blob %s: %w", id.Short(), err)
 	}

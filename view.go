@@ -150,7 +150,7 @@ func (v *View) readSnap(p []byte, off int64) error {
 	f := v.f
 	f.readMu.RLock()
 	defer f.readMu.RUnlock()
-	if _, err := rope.ReadAt(f.ropes, v.snap, f, p, off); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := rope.ReadAt(f.bgRopes, v.snap, blobSource{f, context.Background()}, p, off); err != nil && !errors.Is(err, io.EOF) {
 		return wrapIO("read view", "", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -135,7 +134,7 @@ func (f *FS) decodeVolume(b []byte) (volMeta, error) {
 
 // loadVolume reads and parses a volume node.
 func (f *FS) loadVolume(id store.ID) (volMeta, error) {
-	b, err := f.st.Get(context.Background(), id)
+	b, err := f.st.Get(f.ioCtx(), id)
 	if err != nil {
 		return volMeta{}, fmt.Errorf("volume node %s: %w", id.Short(), err)
 	}

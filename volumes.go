@@ -37,7 +37,7 @@ func (f *FS) CreateVolume(name string) (*Volume, error) {
 	if !validName(name) {
 		return nil, errorf("create volume", name, syscall.EINVAL, errors.New("names are 1-100 of [A-Za-z0-9._-]"))
 	}
-	if _, err := f.st.GetRoot(context.Background(), volRoot(name)); err == nil {
+	if _, err := f.st.GetRoot(f.ioCtx(), volRoot(name)); err == nil {
 		return nil, errorf("create volume", name, syscall.EEXIST, nil)
 	}
 	now := f.now()
@@ -67,7 +67,7 @@ func (f *FS) openLocked(rootName, name string, readOnly bool) (*Volume, error) {
 	if v, ok := f.vols[rootName]; ok {
 		return v, nil
 	}
-	id, err := f.st.GetRoot(context.Background(), rootName)
+	id, err := f.st.GetRoot(f.ioCtx(), rootName)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf("open volume", name, syscall.ENOENT, nil)
 	}
@@ -127,7 +127,7 @@ func (f *FS) linkRootLocked(op, from, to, what string) error {
 	if err := f.commitLocked(nil); err != nil {
 		return wrapIO(op, what, err)
 	}
-	id, err := f.st.GetRoot(context.Background(), from)
+	id, err := f.st.GetRoot(f.ioCtx(), from)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(op, what, syscall.ENOENT, nil)
 	}
@@ -166,7 +166,7 @@ func (f *FS) DeleteVolume(name string) error {
 	if err := f.check("delete volume"); err != nil {
 		return err
 	}
-	roots, err := f.st.ListRoots(context.Background())
+	roots, err := f.st.ListRoots(f.ioCtx())
 	if err != nil {
 		return wrapIO("delete volume", name, err)
 	}
@@ -197,7 +197,7 @@ func (f *FS) dropRootLocked(op, what string, rootNames ...string) error {
 	if err := f.commitLocked(nil); err != nil {
 		return wrapIO(op, what, err)
 	}
-	ctx := context.Background()
+	ctx := f.ioCtx()
 	c := newCommit(f)
 	for _, name := range rootNames {
 		id, err := f.st.GetRoot(ctx, name)

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +90,7 @@ func (n *Node) Children() iter.Seq2[*Node, error] {
 			return
 		}
 		var it *btree.Iter[dirtree.Entry]
-		n.read(func() { it = n.v.f.dirs.Seek(n.ent.Dir, 0) })
+		n.read(func() { it = n.v.f.bgDirs.Seek(n.ent.Dir, 0) })
 		for {
 			var e dirtree.Entry
 			var ok bool
@@ -125,7 +126,7 @@ func (n *Node) Lookup(name string) (*Node, error) {
 	var e dirtree.Entry
 	var ok bool
 	var err error
-	n.read(func() { e, ok, err = dirtree.Lookup(n.v.f.dirs, n.ent.Dir, name) })
+	n.read(func() { e, ok, err = dirtree.Lookup(n.v.f.bgDirs, n.ent.Dir, name) })
 	if err != nil {
 		return nil, n.fail(op, p, err)
 	}
@@ -185,7 +186,7 @@ func (n *Node) Extents() iter.Seq2[Extent, error] {
 			return
 		}
 		var it *btree.Iter[rope.Extent]
-		n.read(func() { it = n.v.f.ropes.Seek(n.ent.Data, 0) })
+		n.read(func() { it = n.v.f.bgRopes.Seek(n.ent.Data, 0) })
 		for {
 			var e rope.Extent
 			var start int64
@@ -227,7 +228,9 @@ func (n *Node) ReadAt(p []byte, off int64) (int, error) {
 	}
 	var k int
 	var err error
-	n.read(func() { k, err = rope.ReadAt(n.v.f.ropes, n.ent.Data, n.v.f, p, off) })
+	n.read(func() {
+		k, err = rope.ReadAt(n.v.f.bgRopes, n.ent.Data, blobSource{n.v.f, context.Background()}, p, off)
+	})
 	if err != nil {
 		return k, n.fail(op, n.path, err)
 	}
@@ -260,7 +263,7 @@ func (n *Node) child(op string, e dirtree.Entry) (*Node, error) {
 		var le dirtree.Entry
 		var ok bool
 		var err error
-		n.read(func() { le, ok, err = dirtree.Lookup(n.v.f.dirs, n.links, linkKey(e.Link)) })
+		n.read(func() { le, ok, err = dirtree.Lookup(n.v.f.bgDirs, n.links, linkKey(e.Link)) })
 		if err != nil {
 			return nil, n.fail(op, p, err)
 		}

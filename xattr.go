@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"context"
 	"errors"
 	"syscall"
 
@@ -80,7 +79,7 @@ func (v *Volume) setXattrAt(c Cred, op, p string, x *inode, name string, value [
 		x.ent.PutXattr(dirtree.Inline(name, value), false)
 		return nil
 	}
-	id, err := v.f.st.Put(context.Background(), value)
+	id, err := v.f.st.Put(v.f.ioCtx(), value)
 	if err != nil {
 		return wrapIO(op, p, err)
 	}
@@ -142,7 +141,7 @@ func (f *FS) xattrValue(a dirtree.Xattr) ([]byte, error) {
 	if a.Blob.IsZero() {
 		return a.Value, nil
 	}
-	b, err := f.Blob(a.Blob)
+	b, err := f.blob(f.ioCtx(), a.Blob)
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func (d *controlDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 			return nil, errno(err)
 		}
 		fillAttr(&out.Attr, st)
-		root := &node{m: d.m, vol: s.Volume(), snap: s}
+		root := d.m.newNode(ctx, s.Volume(), s.Volume().RootInode(), s)
 		return d.NewInode(ctx, root, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: st.Ino}), 0
 	case control.Files:
 		if sv, ok := d.m.ns.View(name); ok {

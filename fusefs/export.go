@@ -2,7 +2,6 @@ package fusefs
 
 import (
 	"context"
-	"path"
 	"syscall"
 
 	"github.com/cowfs/cowfs"
@@ -21,9 +20,10 @@ import (
 // clone of itself) is told apart. When the kernel asks for a node ID it
 // has forgotten (it dropped the inode, or the mount is new), the mount
 // looks for the inode number in the volume (LookupNode); a handle of a
-// removed file finds nothing: ESTALE. Such a node has no place in
-// go-fuse's tree until the kernel reconnects it (LookupParent), so it
-// keeps the path it was found at and checks it before each use.
+// removed file finds nothing: ESTALE (one removed while open is found until
+// it is closed). Such a node has no place in go-fuse's tree until the
+// kernel reconnects it (LookupParent); it needs none, for it holds the
+// engine's handle on its file, as every node does.
 //
 // Files of .cowfs/ get numbers of their own for one mount only
 // (package internal/control): their handles do not outlive it.
@@ -45,28 +45,39 @@ func (n *node) stableAttr(st *cowfs.Stat) fs.StableAttr {
 	return fs.StableAttr{Mode: st.Mode & syscall.S_IFMT, Ino: n.ino(st.Ino), Gen: generation(st)}
 }
 
-// gonePath names nothing: what a detached node's path becomes once its file
-// cannot be found (".cowfs" is never an entry of the volume the mount
-// shows).
-const gonePath = control.DirName + "/gone"
-
 // LookupNode finds the live volume's inode numbered id, for a handle the
-// kernel has no inode for any more.
+// kernel has no inode for any more (cowfs.Volume.FindInode).
 func (n *node) LookupNode(ctx context.Context, id uint64, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if !n.isLiveRoot() || id >= control.FirstIno {
 		return nil, syscall.ESTALE
 	}
 	n.m.stats.handleLookups.Add(1)
-	p, st, e := findIno(n.vol, id)
-	if e != 0 {
-		return nil, e
+	x, fi, err := n.vol.FindInode(as(ctx, 0), id)
+	if err != nil {
+		return nil, errno(err)
 	}
-	return n.m.detached(ctx, p, st, out), 0
+	if fi.Name() == control.DirName && n.hidden(ctx, x) {
+		x.Release()
+		return nil, syscall.ESTALE
+	}
+	return n.m.detached(ctx, x, fi.Stat(), out), 0
 }
 
-// detached returns a node for the file st found at p, outside go-fuse's tree.
-func (m *mount) detached(ctx context.Context, p string, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
-	ch := &node{m: m, vol: m.vol, top: &m.root.Inode, found: p}
+// hidden reports whether x is the volume's own entry named .cowfs at its
+// root, which the control directory hides.
+func (n *node) hidden(ctx context.Context, x *cowfs.Inode) bool {
+	p, name, err := x.Parent(as(ctx, 0))
+	if err != nil {
+		return false
+	}
+	defer p.Release()
+	return name == control.DirName && p.Ino() == n.h.Ino()
+}
+
+// detached returns a node for the live volume's node x, which st
+// describes, outside go-fuse's tree; it takes over the handle x.
+func (m *mount) detached(ctx context.Context, x *cowfs.Inode, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
+	ch := m.newNode(ctx, m.vol, x, nil)
 	ch.fill(&out.Attr, st)
 	return m.root.NewInode(ctx, ch, ch.stableAttr(st))
 }
@@ -74,81 +85,31 @@ func (m *mount) detached(ctx context.Context, p string, st *cowfs.Stat, out *fus
 // LookupParent returns the directory holding a node LookupNode found, and
 // its name there, for the kernel to reconnect it.
 func (n *node) LookupParent(ctx context.Context, out *fuse.EntryOut) (*fs.Inode, string, syscall.Errno) {
-	p, e := n.livePath()
-	if e != 0 || p == "." || n.snap != nil {
+	if n.snap != nil {
 		return nil, "", syscall.ESTALE
 	}
-	dir, name := path.Split(p)
-	if dir == "" {
-		n.m.root.fill(&out.Attr, mustStat(n.m.root))
-		return &n.m.root.Inode, name, 0
-	}
-	dir = path.Clean(dir)
-	fi, err := n.vol.Lstat(dir)
+	p, name, err := n.h.Parent(as(ctx, 0))
 	if err != nil {
 		return nil, "", syscall.ESTALE
 	}
-	return n.m.detached(ctx, dir, fi.Stat(), out), name, 0
+	fi, err := p.Stat(as(ctx, 0))
+	if err != nil {
+		p.Release()
+		return nil, "", syscall.ESTALE
+	}
+	if st := fi.Stat(); st.Ino != n.m.root.StableAttr().Ino {
+		return n.m.detached(ctx, p, st, out), name, 0
+	}
+	p.Release()
+	n.m.root.fill(&out.Attr, mustStat(n.m.root))
+	return &n.m.root.Inode, name, 0
 }
 
 // mustStat describes the live root (which always exists), or returns an
 // empty record if the volume fails.
 func mustStat(n *node) *cowfs.Stat {
-	if st, e := n.stat(nil); e == 0 {
+	if st, e := n.stat(context.Background()); e == 0 {
 		return st
 	}
 	return &cowfs.Stat{Ino: 1, Mode: syscall.S_IFDIR}
-}
-
-// livePath returns the path of a detached node's file: where it was found,
-// if it is still there, else where it is now; ESTALE once it is gone.
-func (n *node) livePath() (string, syscall.Errno) {
-	n.mu.Lock()
-	p := n.found
-	n.mu.Unlock()
-	ino := n.StableAttr().Ino
-	if fi, err := n.vol.Lstat(p); err == nil && fi.Stat().Ino == ino {
-		return p, 0
-	}
-	p, _, e := findIno(n.vol, ino)
-	if e != 0 {
-		return "", e
-	}
-	n.mu.Lock()
-	n.found = p
-	n.mu.Unlock()
-	return p, 0
-}
-
-// findIno returns the path and description of the live volume's inode ino,
-// walking the volume breadth first (O(entries); only handles the kernel has
-// forgotten come here), or ESTALE.
-func findIno(v *cowfs.Volume, ino uint64) (string, *cowfs.Stat, syscall.Errno) {
-	root, err := v.Root()
-	if err != nil {
-		return "", nil, errno(err)
-	}
-	if st := root.Info().Stat(); st.Ino == ino {
-		return ".", st, 0
-	}
-	queue := []*cowfs.Node{root}
-	for len(queue) > 0 {
-		dir := queue[0]
-		queue = queue[1:]
-		for k, err := range dir.Children() {
-			if err != nil {
-				return "", nil, errno(err)
-			}
-			if control.Reserved(dir.Path() == ".", k.Name()) {
-				continue
-			}
-			if st := k.Info().Stat(); st.Ino == ino {
-				return k.Path(), st, 0
-			}
-			if k.IsDir() {
-				queue = append(queue, k)
-			}
-		}
-	}
-	return "", nil, syscall.ESTALE
 }

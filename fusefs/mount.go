@@ -1,15 +1,18 @@
 // Package fusefs serves a cowfs volume as a Linux file system through FUSE
 // (github.com/hanwen/go-fuse/v2).
 //
-// The kernel addresses files by node; cowfs's Go API addresses them by path.
-// Each node derives its volume path from its place in go-fuse's tree of
-// known nodes (which follows renames), and every operation on an open file
-// goes through that file's *cowfs.File, so a file removed while open stays
+// The kernel addresses files by node, and so does the mount: each node the
+// kernel knows holds cowfs's handle on that node (*cowfs.Inode), which
+// follows it through renames, and every operation on an open file goes
+// through that file's *cowfs.File, so a file removed while open stays
 // readable and writable until it is closed.
 //
-// Permissions are checked by the kernel (the mount uses default_permissions
-// and POSIX ACLs) against the owner, mode and ACLs cowfs stores; new files
-// belong to the caller.
+// Each request runs as its caller (cowfs.Cred, unchecked): permissions are
+// checked by the kernel (the mount uses default_permissions and POSIX
+// ACLs) against the owner, mode and ACLs cowfs stores; cowfs makes a new
+// file, directory, symlink or device the caller's in one step, with the
+// group and set-group-ID bit of a set-group-ID directory, and applies the
+// umask the kernel sends where no default ACL decides.
 //
 // Clones reach the file system two ways: copy_file_range(2), which coreutils
 // cp uses and which becomes cowfs.CopyRange (FICLONE never reaches a FUSE
@@ -110,7 +113,7 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 	if opt != nil {
 		m.opt = *opt
 	}
-	m.root = &node{m: m, vol: vol}
+	m.root = &node{m: m, vol: vol, h: vol.RootInode()}
 	m.ctl = &ctl.Server{FS: fsys, Vol: vol, Changed: m.changed, SnapshotsChanged: m.snapshotsChanged, Stats: m.frontendStats, ServeView: m.ns.ServeView}
 	root := os.Geteuid() == 0
 	rootSt := mustStat(m.root)

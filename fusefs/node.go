@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path"
 	"sync"
 	"syscall"
 	"time"
@@ -17,32 +16,32 @@ import (
 )
 
 // node is a file, directory, symlink or special file of a volume (the live
-// one or a snapshot).
+// one or a snapshot). It holds the engine's handle on that node, which
+// follows it through renames and keeps a file removed while open usable
+// until it is closed; the handle is released when the kernel forgets the
+// node (OnForget), or when go-fuse drops a node it already knew (rawFS).
 type node struct {
 	fs.Inode
 	m    *mount
 	vol  *cowfs.Volume
-	top  *fs.Inode         // the node of vol's root directory; nil if this is it
+	h    *cowfs.Inode
 	snap *control.Snapshot // the snapshot vol is, under .cowfs/snapshots; nil on the live volume
+	once sync.Once         // releases h
 
-	mu    sync.Mutex
-	open  map[*handle]struct{} // open handles of a regular file
-	found string               // where LookupNode found a node the kernel had forgotten (export.go)
+	mu   sync.Mutex
+	open map[*handle]struct{} // open handles of a regular file
 }
 
-// handle is an open regular file. Release closes it, unless a request
-// without a handle of its own borrowed it (node.borrow) to reach a file
-// that has no path any more; then the last borrower closes it.
+// handle is an open regular file.
 type handle struct {
-	f        *cowfs.File
-	writer   bool // opened by the kernel for writing
-	borrowed int  // guarded by the node's mu
-	released bool // Release came while borrowed
+	f      *cowfs.File
+	writer bool // opened by the kernel for writing
 }
 
 var (
 	_ fs.InodeEmbedder      = (*node)(nil)
 	_ fs.FileHandle         = (*handle)(nil)
+	_ fs.NodeOnForgetter    = (*node)(nil)
 	_ fs.NodeLookuper       = (*node)(nil)
 	_ fs.NodeGetattrer      = (*node)(nil)
 	_ fs.NodeSetattrer      = (*node)(nil)
@@ -72,40 +71,41 @@ var (
 	_ fs.NodeCopyFileRanger = (*node)(nil)
 )
 
-// topInode returns the node of the volume's root.
-func (n *node) topInode() *fs.Inode {
-	if n.top == nil {
-		return &n.Inode
-	}
-	return n.top
+// newNode returns the node of the engine node h of vol, made while
+// serving the request ctx (or none).
+func (m *mount) newNode(ctx context.Context, vol *cowfs.Volume, h *cowfs.Inode, snap *control.Snapshot) *node {
+	n := &node{m: m, vol: vol, h: h, snap: snap}
+	m.raw.made(ctx, n)
+	return n
 }
 
-// path returns the node's path in its volume, as go-fuse last saw it; a
-// node LookupNode made, until the kernel places it in the tree, goes by
-// where its file is (gonePath once it is gone).
-func (n *node) path() string {
-	if n.found != "" && n != n.m.root {
-		if _, parent := n.Parent(); parent == nil {
-			p, e := n.livePath()
-			if e != 0 {
-				return gonePath
-			}
-			return p
-		}
+// OnForget releases the engine handle: the kernel forgot the node.
+func (n *node) OnForget() { n.release() }
+
+// release releases the engine handle, once.
+func (n *node) release() { n.once.Do(n.h.Release) }
+
+// as returns the context of an engine call for the request ctx serves: it
+// carries the request's caller (none: root) with umask, unchecked, for the
+// kernel has checked permissions and applied the set-ID rules that need
+// the caller's groups (default_permissions; see cowfs.Cred). It is never
+// canceled: the kernel interrupts a request whenever a signal reaches the
+// caller (a Go program's preemption signals do, many times a second),
+// and failing then would fail calls nobody gave up on; the engine's
+// operations are short, each done in one step.
+func as(ctx context.Context, umask uint32) context.Context {
+	c := cowfs.Cred{Umask: umask}
+	if caller, ok := fuse.FromContext(ctx); ok {
+		c.UID, c.GID = caller.Uid, caller.Gid
 	}
-	p := n.Path(n.topInode())
-	if p == "" {
-		return "."
-	}
-	return p
+	return cowfs.WithCred(context.WithoutCancel(ctx), c)
 }
 
-// child returns the volume path of the entry name of directory n.
-func (n *node) child(name string) string {
-	if n.top == nil {
-		return name
-	}
-	return path.Join(n.path(), name)
+// asMaker is as with the umask the kernel sent with a create, mkdir or
+// mknod request (none when it sent none).
+func (n *node) asMaker(ctx context.Context) context.Context {
+	mask, _ := n.m.raw.extraOf(ctx)
+	return as(ctx, mask)
 }
 
 // isLiveRoot reports whether n is the mount's root directory.
@@ -142,20 +142,24 @@ func splitTime(t time.Time) (uint64, uint32) {
 // nanoseconds, within the range cowfs keeps (cowfs.UnixTime).
 func wireTime(sec uint64, nsec uint32) time.Time { return cowfs.UnixTime(int64(sec), int64(nsec)) }
 
-// newChild returns the node for the entry st of directory n.
-func (n *node) newChild(ctx context.Context, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
+// newChild returns the node for x, an entry of directory n that st
+// describes; it takes over the handle x.
+func (n *node) newChild(ctx context.Context, x *cowfs.Inode, st *cowfs.Stat, out *fuse.EntryOut) *fs.Inode {
 	n.fill(&out.Attr, st)
-	ch := &node{m: n.m, vol: n.vol, top: n.topInode(), snap: n.snap}
-	return n.NewInode(ctx, ch, n.stableAttr(st))
+	return n.NewInode(ctx, n.m.newNode(ctx, n.vol, x, n.snap), n.stableAttr(st))
 }
 
-// entry looks p up and returns its node.
-func (n *node) entry(ctx context.Context, p string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	fi, err := n.vol.Lstat(p)
+// made returns the node of x, a new entry of n, or fails as the engine did.
+func (n *node) made(ctx context.Context, x *cowfs.Inode, err error, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if err != nil {
 		return nil, errno(err)
 	}
-	return n.newChild(ctx, fi.Stat(), out), 0
+	fi, err := x.Stat(as(ctx, 0))
+	if err != nil {
+		x.Release()
+		return nil, errno(err)
+	}
+	return n.newChild(ctx, x, fi.Stat(), out), 0
 }
 
 // Lookup finds a directory entry; at the mount root, .cowfs is the control
@@ -164,22 +168,16 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.reserved(name) {
 		return n.m.fixed(ctx, &n.Inode, control.Root, out)
 	}
-	return n.entry(ctx, n.child(name), out)
+	x, fi, err := n.h.Lookup(as(ctx, 0), name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.newChild(ctx, x, fi.Stat(), out), 0
 }
 
-// stat describes n, through its open file if it has one (a file removed
-// while open has no path).
-func (n *node) stat(f fs.FileHandle) (*cowfs.Stat, syscall.Errno) {
-	var fi *cowfs.FileInfo
-	var err error
-	switch h := f.(type) {
-	case *handle:
-		fi, err = h.f.Stat()
-	case *dirHandle:
-		fi, err = h.f.Stat()
-	default:
-		fi, err = n.vol.Lstat(n.path())
-	}
+// stat describes n.
+func (n *node) stat(ctx context.Context) (*cowfs.Stat, syscall.Errno) {
+	fi, err := n.h.Stat(as(ctx, 0))
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -188,7 +186,7 @@ func (n *node) stat(f fs.FileHandle) (*cowfs.Stat, syscall.Errno) {
 
 // Getattr describes n.
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, e := n.stat(f)
+	st, e := n.stat(ctx)
 	if e != 0 {
 		return e
 	}
@@ -196,125 +194,69 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	return 0
 }
 
-// Setattr changes mode, owner, size and times: through the open file if
-// the kernel names one (ftruncate), else by path (chmod, utimensat,
-// truncate, and also fchmod and futimens, which the kernel sends without a
-// handle). Only a node that has lost its path (removed while open) is
-// changed through one of its open handles, which it borrows so that a
-// concurrent Release cannot close it mid-use.
+// Setattr changes mode, owner, size and times in one step: through the
+// open file if the kernel names one (ftruncate), else through the node
+// (chmod, utimensat, truncate, and also fchmod and futimens, which the
+// kernel sends without a handle).
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	a := setAttr(in)
+	var err error
 	if h, ok := f.(*handle); ok {
-		if e := setattrFile(h.f, in); e != 0 {
-			return e
-		}
-		return n.Getattr(ctx, h, out)
+		err = h.f.Setattr(as(ctx, 0), a)
+	} else {
+		_, err = n.h.Setattr(as(ctx, 0), a)
 	}
-	e := n.setattrPath(n.path(), in)
-	if e == syscall.ENOENT {
-		if h := n.borrow(); h != nil {
-			defer n.giveBack(h)
-			if e = setattrFile(h.f, in); e == 0 {
-				return n.Getattr(ctx, h, out)
-			}
-		}
+	if err != nil {
+		return errno(err)
 	}
-	if e != 0 {
-		return e
-	}
-	return n.Getattr(ctx, nil, out)
+	return n.Getattr(ctx, f, out)
 }
 
-// setattrFile applies in to an open file.
-func setattrFile(f *cowfs.File, in *fuse.SetAttrIn) syscall.Errno {
-	return applySetattr(in, f.Chmod, f.Chown, f.Truncate, f.SetTimes)
-}
-
-// setattrPath applies in to the file at p (a final symlink is not followed
-// for owner and times; chmod and truncate never reach a symlink).
-func (n *node) setattrPath(p string, in *fuse.SetAttrIn) syscall.Errno {
-	return applySetattr(in,
-		func(mode uint32) error { return n.vol.Chmod(p, mode) },
-		func(uid, gid int) error { return n.vol.Lchown(p, uid, gid) },
-		func(size int64) error { return n.vol.Truncate(p, size) },
-		func(atime, mtime *time.Time) error { return n.vol.SetTimes(p, atime, mtime) })
-}
-
-// applySetattr makes the changes in asks for, in the order chmod, chown,
-// truncate, times (nil: unchanged), stopping at the first error.
-func applySetattr(in *fuse.SetAttrIn, chmod func(uint32) error, chown func(int, int) error,
-	truncate func(int64) error, setTimes func(atime, mtime *time.Time) error) syscall.Errno {
+// setAttr is the change in asks for. A time the kernel asks to be now
+// (FATTR_ATIME_NOW, FATTR_MTIME_NOW: utimensat with UTIME_NOW or no
+// times) is the current time, and the change is TimesNow when every time
+// it sets is.
+func setAttr(in *fuse.SetAttrIn) cowfs.SetAttr {
+	var a cowfs.SetAttr
 	if mode, ok := in.GetMode(); ok {
-		if err := chmod(mode); err != nil {
-			return errno(err)
-		}
+		a.Mode = &mode
 	}
-	uid, uok := in.GetUID()
-	gid, gok := in.GetGID()
-	if uok || gok {
-		u, g := -1, -1
-		if uok {
-			u = int(uid)
-		}
-		if gok {
-			g = int(gid)
-		}
-		if err := chown(u, g); err != nil {
-			return errno(err)
-		}
+	if uid, ok := in.GetUID(); ok {
+		a.UID = &uid
+	}
+	if gid, ok := in.GetGID(); ok {
+		a.GID = &gid
 	}
 	if size, ok := in.GetSize(); ok {
-		if err := truncate(int64(size)); err != nil {
-			return errno(err)
-		}
+		s := int64(size)
+		a.Size = &s
 	}
-	var atime, mtime *time.Time
 	now := time.Now()
+	a.TimesNow = true
 	if in.Valid&fuse.FATTR_ATIME != 0 {
 		t := wireTime(in.Atime, in.Atimensec)
 		if in.Valid&fuse.FATTR_ATIME_NOW != 0 {
 			t = now
+		} else {
+			a.TimesNow = false
 		}
-		atime = &t
+		a.Atime = &t
 	}
 	if in.Valid&fuse.FATTR_MTIME != 0 {
 		t := wireTime(in.Mtime, in.Mtimensec)
 		if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
 			t = now
+		} else {
+			a.TimesNow = false
 		}
-		mtime = &t
+		a.Mtime = &t
 	}
-	if atime != nil || mtime != nil {
-		if err := setTimes(atime, mtime); err != nil {
-			return errno(err)
-		}
+	if a.Atime == nil && a.Mtime == nil {
+		a.TimesNow = false
 	}
-	return 0
+	return a
 }
 
-// borrow returns one of n's open handles, if it has any, marked so that
-// Release leaves closing it to giveBack.
-func (n *node) borrow() *handle {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for h := range n.open {
-		h.borrowed++
-		return h
-	}
-	return nil
-}
-
-// giveBack ends a borrow, closing h if it was released meanwhile.
-func (n *node) giveBack(h *handle) {
-	n.mu.Lock()
-	h.borrowed--
-	closeNow := h.borrowed == 0 && h.released
-	n.mu.Unlock()
-	if closeNow {
-		h.f.Close()
-	}
-}
-
-// opened records h as an open handle of n and returns it.
 // hasWriter reports whether an open handle of n may write.
 func (n *node) hasWriter() bool {
 	n.mu.Lock()
@@ -327,6 +269,7 @@ func (n *node) hasWriter() bool {
 	return false
 }
 
+// opened records h as an open handle of n and returns it.
 func (n *node) opened(h *handle) *handle {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -368,7 +311,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if e != 0 {
 		return nil, 0, e
 	}
-	f, err := n.vol.OpenFile(n.path(), fl, 0)
+	f, err := n.h.Open(as(ctx, 0), fl)
 	if err != nil {
 		return nil, 0, errno(err)
 	}
@@ -379,28 +322,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return n.opened(&handle{f: f, writer: flags&syscall.O_ACCMODE != syscall.O_RDONLY}), keep, 0
 }
 
-// umask returns the create option of the umask the kernel sent with the
-// request ctx serves (none when it sent none).
-func (n *node) umask(ctx context.Context) cowfs.CreateOption {
-	mask, _ := n.m.raw.extraOf(ctx)
-	return cowfs.Umask(mask)
-}
-
-// owner returns the owner a new entry of directory n gets: the caller, and
-// the directory's group if it is set-group-ID.
-func (n *node) owner(ctx context.Context) (uid, gid int, setgid bool) {
-	c, ok := fuse.FromContext(ctx)
-	if !ok {
-		return 0, 0, false
-	}
-	uid, gid = int(c.Uid), int(c.Gid)
-	if fi, err := n.vol.Lstat(n.path()); err == nil && fi.Stat().Mode&syscall.S_ISGID != 0 {
-		return uid, int(fi.Stat().GID), true
-	}
-	return uid, gid, false
-}
-
-// Create creates and opens a regular file.
+// Create creates and opens a regular file, as the caller's in one step.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	if n.reserved(name) {
 		return nil, nil, 0, control.ErrMake
@@ -409,51 +331,32 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	fl |= os.O_CREATE | int(flags&syscall.O_EXCL)
-	p := n.child(name)
-	uid, gid, _ := n.owner(ctx)
-	f, err := n.vol.OpenFile(p, fl, mode&0o7777, n.umask(ctx))
+	fl |= int(flags & syscall.O_EXCL)
+	x, f, _, err := n.h.Create(n.asMaker(ctx), name, fl, mode&0o7777)
 	if err != nil {
-		return nil, nil, 0, errno(err)
-	}
-	if err := f.Chown(uid, gid); err != nil {
-		f.Close()
 		return nil, nil, 0, errno(err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
+		x.Release()
 		return nil, nil, 0, errno(err)
 	}
-	ch := n.newChild(ctx, fi.Stat(), out)
+	ch := n.newChild(ctx, x, fi.Stat(), out)
 	return ch, ch.Operations().(*node).opened(&handle{f: f, writer: true}), fuse.FOPEN_KEEP_CACHE, 0
-}
-
-// made gives a new entry p of directory n to the caller and returns its node.
-func (n *node) made(ctx context.Context, p string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid, _ := n.owner(ctx)
-	if err := n.vol.Lchown(p, uid, gid); err != nil {
-		return nil, errno(err)
-	}
-	return n.entry(ctx, p, out)
 }
 
 // reserved reports whether entry name of n is the control directory.
 func (n *node) reserved(name string) bool { return control.Reserved(n.isLiveRoot(), name) }
 
-// Mkdir makes a directory.
+// Mkdir makes a directory (the engine gives it the caller and the
+// set-group-ID directory's group and bit).
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	p := n.child(name)
-	if _, _, setgid := n.owner(ctx); setgid {
-		mode |= syscall.S_ISGID
-	}
-	if err := n.vol.Mkdir(p, mode&0o7777, n.umask(ctx)); err != nil {
-		return nil, errno(err)
-	}
-	return n.made(ctx, p, out)
+	x, err := n.h.Mkdir(n.asMaker(ctx), name, mode&0o7777)
+	return n.made(ctx, x, err, out)
 }
 
 // Mknod makes a fifo, socket, device or empty regular file.
@@ -461,11 +364,8 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	p := n.child(name)
-	if err := n.vol.Mknod(p, mode, uint64(dev), n.umask(ctx)); err != nil {
-		return nil, errno(err)
-	}
-	return n.made(ctx, p, out)
+	x, err := n.h.Mknod(n.asMaker(ctx), name, mode, uint64(dev))
+	return n.made(ctx, x, err, out)
 }
 
 // Symlink makes a symbolic link.
@@ -473,23 +373,21 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	p := n.child(name)
-	if err := n.vol.Symlink(target, p); err != nil {
-		return nil, errno(err)
-	}
-	return n.made(ctx, p, out)
+	x, err := n.h.Symlink(as(ctx, 0), target, name)
+	return n.made(ctx, x, err, out)
 }
 
 // Readlink returns a symlink's target.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	t, err := n.vol.Readlink(n.path())
+	t, err := n.h.Readlink(as(ctx, 0))
 	if err != nil {
 		return nil, errno(err)
 	}
 	return []byte(t), 0
 }
 
-// Link makes a hard link to target.
+// Link makes a hard link to target, whose node (the kernel holds it while
+// it asks) is the new entry's.
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	t, ok := target.(*node)
 	if !ok || t.vol != n.vol {
@@ -498,11 +396,15 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	p := n.child(name)
-	if err := n.vol.Link(t.path(), p); err != nil {
+	if err := n.h.Link(as(ctx, 0), t.h, name); err != nil {
 		return nil, errno(err)
 	}
-	return n.entry(ctx, p, out)
+	st, e := t.stat(ctx)
+	if e != 0 {
+		return nil, e
+	}
+	t.fill(&out.Attr, st)
+	return &t.Inode, 0
 }
 
 // Unlink removes a non-directory.
@@ -510,7 +412,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if n.reserved(name) {
 		return control.ErrRemove
 	}
-	return errno(n.vol.Remove(n.child(name)))
+	return errno(n.h.Unlink(as(ctx, 0), name))
 }
 
 // Rmdir removes an empty directory.
@@ -518,10 +420,11 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if n.reserved(name) {
 		return control.ErrRemove
 	}
-	return errno(n.vol.Remove(n.child(name)))
+	return errno(n.h.Rmdir(as(ctx, 0), name))
 }
 
-// Rename renames, honouring RENAME_NOREPLACE and RENAME_EXCHANGE.
+// Rename renames, honouring RENAME_NOREPLACE and RENAME_EXCHANGE. The
+// nodes moved keep their handles.
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	np, ok := newParent.(*node)
 	if !ok || np.vol != n.vol {
@@ -530,12 +433,12 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if n.reserved(name) || np.reserved(newName) {
 		return control.ErrRemove
 	}
-	return errno(n.vol.Rename(n.child(name), np.child(newName), int(flags)))
+	return errno(n.h.Rename(as(ctx, 0), name, np.h, newName, int(flags)))
 }
 
 // Readdir lists a directory; the root's listing leaves out .cowfs.
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	list, err := n.vol.ReadDir(n.path())
+	list, err := n.h.ReadDir(as(ctx, 0), 0, -1)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -554,7 +457,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Getxattr reads an extended attribute; with an empty dest it returns the
 // size.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	v, err := n.vol.GetXattr(n.path(), attr)
+	v, err := n.h.GetXattr(as(ctx, 0), attr)
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -575,12 +478,12 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if ext, _ := n.m.raw.extraOf(ctx); ext&fuse.SETXATTR_ACL_KILL_SGID != 0 {
 		fl |= cowfs.XattrClearSGID
 	}
-	return errno(n.vol.SetXattr(n.path(), attr, data, fl))
+	return errno(n.h.SetXattr(as(ctx, 0), attr, data, fl))
 }
 
 // Listxattr lists the extended attribute names, each NUL-terminated.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	names, err := n.vol.ListXattr(n.path())
+	names, err := n.h.ListXattr(as(ctx, 0))
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -599,7 +502,7 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 
 // Removexattr removes an extended attribute.
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return errno(n.vol.RemoveXattr(n.path(), attr))
+	return errno(n.h.RemoveXattr(as(ctx, 0), attr))
 }
 
 // Statfs reports the space of the store (mount.statfs).
@@ -659,11 +562,6 @@ func (n *node) Release(ctx context.Context, f fs.FileHandle) syscall.Errno {
 	}
 	n.mu.Lock()
 	delete(n.open, h)
-	if h.borrowed > 0 {
-		h.released = true // the last borrower closes it
-		n.mu.Unlock()
-		return 0
-	}
 	n.mu.Unlock()
 	return errno(h.f.Close())
 }
@@ -731,7 +629,7 @@ func dots(d *fs.Inode) []fuse.DirEntry {
 	}
 }
 
-// dirHandle is an open directory: its cowfs file keeps it describable after
+// dirHandle is an open directory: its cowfs file keeps its node usable after
 // it is renamed over or removed, and its listing is read once per rewind.
 type dirHandle struct {
 	n  *node
@@ -749,7 +647,7 @@ var (
 
 // OpendirHandle opens a directory.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	f, err := n.vol.OpenFile(n.path(), os.O_RDONLY, 0)
+	f, err := n.h.Open(as(ctx, 0), os.O_RDONLY)
 	if err != nil {
 		return nil, 0, errno(err)
 	}

@@ -39,6 +39,9 @@ type Server struct {
 	traceMu  sync.Mutex
 
 	panicOn uint8 // a message type whose handler panics, for tests; 0: none
+	// beforeServe, if set, runs before each request's handler with the
+	// request's context, for tests (to hold a request until flushed).
+	beforeServe func(ctx context.Context, m *Msg)
 }
 
 // logger returns the server's logger; nil Logger discards.
@@ -427,6 +430,9 @@ func (c *conn) serve(m *Msg, k *call) {
 		}()
 		if c.srv.panicOn != 0 && m.Type == c.srv.panicOn {
 			panic("panicOn is set")
+		}
+		if c.srv.beforeServe != nil {
+			c.srv.beforeServe(c.rctx, m)
 		}
 		return handlers[m.Type](c, m, r)
 	}()

@@ -159,7 +159,7 @@ func (v *Volume) setattrAt(c Cred, op, p string, x *inode, a SetAttr, openForWri
 			return err
 		}
 	}
-	if a.Mode != nil {
+	if a.Mode != nil && !c.dropsSetID(e, *a.Mode) {
 		if err := c.mustOwn(op, p, e); err != nil {
 			return err
 		}

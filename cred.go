@@ -90,6 +90,19 @@ func (c *Cred) permits(e *dirtree.Entry, want uint32) bool {
 	return bits&7&want == want
 }
 
+// Permits reports whether c has every access bit of want on a node st
+// describes, by its ACL or mode, as the engine decides for its own nodes
+// (an unchecked caller always may): for nodes a frontend makes up itself.
+func (c Cred) Permits(st *Stat, want uint32) bool {
+	if !c.Check {
+		return true
+	}
+	if st.ACL != nil && !c.root() {
+		return st.ACL.Permits(st.UID, st.GID, c.UID, c.inGroup, want)
+	}
+	return c.permits(&dirtree.Entry{Mode: st.Mode, UID: st.UID, GID: st.GID}, want)
+}
+
 // may fails with EACCES unless c has the access want on e (or is unchecked).
 func (c *Cred) may(op, p string, e *dirtree.Entry, want uint32) error {
 	if !c.Check || c.permits(e, want) {
@@ -108,6 +121,20 @@ func (c *Cred) mustOwn(op, p string, e *dirtree.Entry) error {
 		return nil
 	}
 	return errorf(op, p, syscall.EPERM, errors.New("not the owner"))
+}
+
+// dropsSetID reports whether a chmod of regular file e to mode only
+// clears set-ID bits that a write by c would clear (killPriv), and c may
+// write e: Linux's client sends such a chmod, as the writer, before a
+// write (its file_remove_privs, which the kernel lets through
+// unchecked), and the write would clear them anyway.
+func (c *Cred) dropsSetID(e *dirtree.Entry, mode uint32) bool {
+	if !c.Check || e.Type() != dirtree.TypeReg || !c.permits(e, MayWrite) {
+		return false
+	}
+	after := *e
+	c.killPriv(&after)
+	return mode&0o7777 == after.Mode&0o7777 && after.Mode != e.Mode
 }
 
 // mayDelete fails unless c may remove or rename away the entry x of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -305,6 +306,12 @@ func (n *Inode) Mknod(ctx context.Context, name string, mode uint32, dev uint64)
 	default:
 		return nil, errorf("mknod", name, syscall.EINVAL, errors.New("unsupported file type"))
 	}
+	if t := mode & dirtree.TypeMask; t == dirtree.TypeChar || t == dirtree.TypeBlk {
+		// A device node needs CAP_MKNOD: root, for a checked caller.
+		if c := CredFrom(ctx); c.Check && !c.root() {
+			return nil, errorf("mknod", name, syscall.EPERM, errors.New("only root makes device nodes"))
+		}
+	}
 	return n.make(ctx, "mknod", name, dirtree.Entry{Mode: mode, Rdev: dev})
 }
 
@@ -454,13 +461,49 @@ func (n *Inode) GetXattr(ctx context.Context, name string) ([]byte, error) {
 }
 
 // ListXattr returns the names of the node's extended attributes, sorted.
+// A checked caller other than root does not see "trusted." names, as on
+// Linux.
 func (n *Inode) ListXattr(ctx context.Context) ([]string, error) {
-	_, err := n.begin(ctx, "listxattr", false)
+	c, err := n.begin(ctx, "listxattr", false)
 	defer n.end()
 	if err != nil {
 		return nil, err
 	}
-	return n.x.xattrNames(), nil
+	names := n.x.xattrNames()
+	if c.Check && !c.root() {
+		names = slices.DeleteFunc(names, func(s string) bool { return strings.HasPrefix(s, "trusted.") })
+	}
+	return names, nil
+}
+
+// MayXattr fails as setting (write) or reading extended attribute name of
+// the node would for the caller's permission, without doing it: for a
+// frontend that learns a value after the name (9P's Txattrcreate).
+func (n *Inode) MayXattr(ctx context.Context, name string, write bool) error {
+	c, err := n.begin(ctx, "xattr", write)
+	defer n.end()
+	if err != nil {
+		return err
+	}
+	if err := xattrName("xattr", n.x.path(), name); err != nil {
+		return err
+	}
+	return c.xattrAccess("xattr", n.x.path(), &n.x.ent, name, write)
+}
+
+// Parent returns a handle on the directory holding the node and the
+// node's name there. A root, and a node that has no name (removed while
+// open), have none: ENOENT.
+func (n *Inode) Parent(ctx context.Context) (*Inode, string, error) {
+	_, err := n.begin(ctx, "parent", false)
+	defer n.end()
+	if err != nil {
+		return nil, "", err
+	}
+	if n.x.parent == nil {
+		return nil, "", errorf("parent", n.x.path(), syscall.ENOENT, errors.New("no directory holds it"))
+	}
+	return n.v.handle(n.x.parent), n.x.name, nil
 }
 
 // SetXattr sets the node's extended attribute name (see Volume.SetXattr),

@@ -245,3 +245,63 @@ func TestCredChecks(t *testing.T) {
 		t.Errorf("EACCES is not os.ErrPermission: %v", err)
 	}
 }
+
+// TestInodeFrontendHelpers: Parent follows a rename; a checked caller
+// other than root makes no device node, may clear the set-ID bits a write
+// of its would clear (but no other mode change) on a file it may write,
+// is refused a "trusted." attribute before it sends one, and does not see
+// "trusted." names; Permits decides for a described node as for a stored
+// one.
+func TestInodeFrontendHelpers(t *testing.T) {
+	_, v := memVolume(t)
+	ctx := context.Background()
+	user := WithCred(ctx, Cred{UID: 4242, GID: 4242, Check: true})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(v.Mkdir("d", 0o755))
+	must(v.WriteFile("d/f", nil, 0o6777))
+	must(v.SetXattr("d/f", "trusted.t", []byte("x"), 0))
+	must(v.SetXattr("d/f", "user.u", []byte("x"), 0))
+	root := v.RootInode()
+	defer root.Release()
+	d, _, err := root.Lookup(ctx, "d")
+	must(err)
+	defer d.Release()
+	f, _, err := d.Lookup(ctx, "f")
+	must(err)
+	defer f.Release()
+	must(v.Rename("d/f", "g", 0))
+	p, name, err := f.Parent(ctx)
+	must(err)
+	if p.Ino() != root.Ino() || name != "g" {
+		t.Errorf("Parent after a rename: ino %d name %q, want the root and g", p.Ino(), name)
+	}
+	p.Release()
+	if _, _, err := root.Parent(ctx); Errno(err) != syscall.ENOENT {
+		t.Errorf("Parent of the root: %v, want ENOENT", err)
+	}
+	_, err = root.Mknod(user, "dev", syscall.S_IFCHR|0o666, 0)
+	wantErrno(t, "mknod of a device by a user", err, syscall.EPERM)
+	other := uint32(0o4777)
+	_, err = f.Setattr(user, SetAttr{Mode: &other})
+	wantErrno(t, "chmod by a writer, not only clearing set-ID bits", err, syscall.EPERM)
+	cleared := uint32(0o777)
+	if fi, err := f.Setattr(user, SetAttr{Mode: &cleared}); err != nil || fi.Stat().Mode&0o7777 != 0o777 {
+		t.Errorf("a writer clearing set-ID bits: %v, %v", fi, err)
+	}
+	wantErrno(t, "MayXattr trusted. by a user", f.MayXattr(user, "trusted.t", true), syscall.EPERM)
+	if err := f.MayXattr(user, "user.u", true); err != nil {
+		t.Errorf("MayXattr user. on a writable file: %v", err)
+	}
+	if names, err := f.ListXattr(user); err != nil || len(names) != 1 || names[0] != "user.u" {
+		t.Errorf("ListXattr by a user: %q, %v", names, err)
+	}
+	c := Cred{UID: 4242, GID: 4242, Check: true}
+	if st := (&Stat{Mode: syscall.S_IFREG | 0o600}); c.Permits(st, MayRead) || !(Cred{Check: true}).Permits(st, MayRead|MayWrite) {
+		t.Errorf("Permits of root's 0600 file: a user may read, or root may not")
+	}
+}

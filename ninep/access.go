@@ -15,113 +15,40 @@ import (
 const overflowGid = 65534
 
 // cred is who an attach speaks for: a user ID and its groups (the primary
-// group first; overflowGid alone for a user the machine does not know). The server checks permission bits against it as the
-// kernel would for a process with these IDs; uid 0 may read and write
-// anything, as with CAP_DAC_OVERRIDE.
+// group first; overflowGid alone for a user the machine does not know).
+// The engine checks permission against it (engine) as the kernel would for
+// a process with these IDs.
 type cred struct {
 	uid  uint32
 	gids []uint32
 }
 
-// Access bits, as in a mode's rwx triplets.
-const (
-	mayRead  = 4
-	mayWrite = 2
-	mayExec  = 1
-)
-
 func (c *cred) root() bool { return c.uid == 0 }
 
 func (c *cred) inGroup(gid uint32) bool { return slices.Contains(c.gids, gid) }
 
-// may reports whether c has every access bit of want on a file with st:
-// by its access ACL, if it has one beyond the mode (as Linux decides,
-// package acl), else by the mode.
-func (c *cred) may(st *cowfs.Stat, want uint32) bool {
-	if c.root() {
-		// Root may execute (search) only what has an x bit, or a directory.
-		return want&mayExec == 0 || st.Mode&syscall.S_IFMT == syscall.S_IFDIR || st.Mode&0o111 != 0
-	}
-	if st.ACL != nil {
-		return st.ACL.Permits(st.UID, st.GID, c.uid, c.inGroup, want)
-	}
-	var bits uint32
-	switch {
-	case st.UID == c.uid:
-		bits = st.Mode >> 6
-	case c.inGroup(st.GID):
-		bits = st.Mode >> 3
-	default:
-		bits = st.Mode
-	}
-	return bits&7&want == want
-}
-
-// owns reports whether c may change st's mode, times and group: its owner
-// or root.
-func (c *cred) owns(st *cowfs.Stat) bool { return c.root() || st.UID == c.uid }
-
-// mayUnlink reports whether c may remove or rename away the entry x of
-// directory dir: it needs write and search permission on dir and, in a
-// sticky directory, to own x or dir.
-func (c *cred) mayUnlink(dir, x *cowfs.Stat) bool {
-	if !c.may(dir, mayWrite|mayExec) {
-		return false
-	}
-	if dir.Mode&syscall.S_ISVTX != 0 && !c.root() && x.UID != c.uid && dir.UID != c.uid {
-		return false
-	}
-	return true
-}
-
-// newGid is the group of a new entry of directory dir that c makes, asking
-// for group asked (9P2000.L sends the client's fsgid; 9P2000 sends none,
-// pass NoUname): the directory's if it is set-group-ID, asked if c is root
-// or in it, else c's primary group.
-func (c *cred) newGid(dir *cowfs.Stat, asked uint32) uint32 {
-	switch {
-	case dir.Mode&syscall.S_ISGID != 0:
-		return dir.GID
-	case asked != NoUname && (c.root() || c.inGroup(asked)):
-		return asked
-	case len(c.gids) > 0:
+// primary is c's primary group.
+func (c *cred) primary() uint32 {
+	if len(c.gids) > 0 {
 		return c.gids[0]
 	}
-	return dir.GID
+	return overflowGid
 }
 
-// chmodMode is what a chmod by c to mode sets on a file of group gid: mode
-// without the set-group-ID bit unless c is root or in the group, as
-// Linux's setattr_prepare decides, for directories too.
-func (c *cred) chmodMode(gid, mode uint32) uint32 {
-	if !c.root() && !c.inGroup(gid) {
-		mode &^= syscall.S_ISGID
+// groupFor is the group c makes entries with when a 9P2000.L request asks
+// for group asked (the client's fsgid): asked if c is root or in it, else
+// c's primary group. (A set-group-ID directory's group, the engine gives.)
+func (c *cred) groupFor(asked uint32) uint32 {
+	if asked != NoUname && (c.root() || c.inGroup(asked)) {
+		return asked
 	}
-	return mode
+	return c.primary()
 }
 
-// createMode is the mode of a new non-directory of group gid that c makes
-// asking for mode: a group-executable set-group-ID file for a group c is
-// not in (made so by a set-group-ID directory) loses the bit unless c is
-// root, as Linux's mode_strip_sgid decides; without group execute the bit
-// stays.
-func (c *cred) createMode(gid, mode uint32) uint32 {
-	const sgidExec = syscall.S_ISGID | syscall.S_IXGRP
-	if mode&sgidExec == sgidExec && !c.root() && !c.inGroup(gid) {
-		mode &^= syscall.S_ISGID
-	}
-	return mode
-}
-
-// mkdirMode is the mode of a new directory of dir asking for mode: no
-// set-ID bits of its own, and the set-group-ID bit if dir has it, whoever
-// makes it, as Linux's vfs_mkdir and inode_init_owner decide.
-func mkdirMode(dir *cowfs.Stat, mode uint32) uint32 {
-	mode &= 0o1777
-	if dir.Mode&syscall.S_ISGID != 0 {
-		mode |= syscall.S_ISGID
-	}
-	return mode
+// engine is c as the engine's caller, making entries of group gid; the
+// engine checks permissions. The umask is 0: a 9P client applies its own.
+func (c *cred) engine(gid uint32) cowfs.Cred {
+	return cowfs.Cred{UID: c.uid, GID: gid, Groups: c.gids, Check: true}
 }
 
 // maxCached bounds each of users' caches.

@@ -70,8 +70,9 @@ func TestPermissionsEnforced(t *testing.T) {
 	if a.Attr.GID != overflowGid {
 		t.Errorf("new file got group %d, want %d", a.Attr.GID, overflowGid)
 	}
-	r.fails(&Msg{Type: Tunlinkat, Fid: 6, Name: "roots"}, syscall.EACCES)
-	r.fails(&Msg{Type: Trenameat, Fid: 6, Name: "roots", Dfid: 6, NewName: "stolen"}, syscall.EACCES)
+	// Linux refuses both with EPERM (the sticky bit), not EACCES.
+	r.fails(&Msg{Type: Tunlinkat, Fid: 6, Name: "roots"}, syscall.EPERM)
+	r.fails(&Msg{Type: Trenameat, Fid: 6, Name: "roots", Dfid: 6, NewName: "stolen"}, syscall.EPERM)
 	r.ok(&Msg{Type: Tunlinkat, Fid: 6, Name: "mine"})
 
 	// The control file is root's.
@@ -237,7 +238,7 @@ func TestPermissionEdges(t *testing.T) {
 	d := wstatNull()
 	d.Name = "mine"
 	st, _ := d.Bytes()
-	p.fails(&Msg{Type: Twstat, Fid: 3, Stat: st}, syscall.EACCES)
+	p.fails(&Msg{Type: Twstat, Fid: 3, Stat: st}, syscall.EPERM) // the sticky bit, as Linux
 	p.ok(&Msg{Type: Twalk, Fid: 0, Newfid: 4, Names: []string{"home"}})
 	p.ok(&Msg{Type: Tcreate, Fid: 4, Name: "a", Perm: 0o644, OMode: plan9.OWRITE})
 	p.ok(&Msg{Type: Twrite, Fid: 4, Data: []byte("aaaa")})

@@ -2,6 +2,7 @@ package ninep
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Server struct {
 	traceMu  sync.Mutex
 
 	panicOn uint8 // a message type whose handler panics, for tests; 0: none
+	// beforeServe, if set, runs before each request's handler with the
+	// request's context, for tests (to hold a request until flushed).
+	beforeServe func(ctx context.Context, m *Msg)
 }
 
 // logger returns the server's logger; nil Logger discards.
@@ -73,6 +77,9 @@ func perr(errno syscall.Errno, format string, args ...any) error {
 
 // errnoOf is the errno of a request's failure.
 func errnoOf(err error) syscall.Errno {
+	if errors.Is(err, context.Canceled) {
+		return syscall.EINTR // flushed, or the connection closed
+	}
 	var p *protoError
 	if errors.As(err, &p) {
 		return p.errno
@@ -92,7 +99,9 @@ func textOf(err error) string {
 
 // conn is one client connection. Its requests are served one at a time,
 // in order, so a reply never overtakes an earlier one and Tflush always
-// finds its request answered.
+// finds its request answered. A reader goroutine reads ahead, so that a
+// Tflush cancels the request it names while that runs, and the end of the
+// connection cancels every request (ctx).
 type conn struct {
 	srv     *Server
 	remote  string // the client's address, for the log
@@ -101,38 +110,64 @@ type conn struct {
 	dialect Dialect
 	msize   uint32
 	fids    map[uint32]*fid
-	in      []byte // the current request
 	out     []byte // the reply being encoded
 	data    []byte // the data of the reply being made
+
+	ctx  context.Context // cancelled when the connection ends
+	rctx context.Context // the context of the request being served
+	quit chan struct{}   // closed when the conversation is over
+
+	mu      sync.Mutex       // guards pending
+	pending map[uint16]*call // requests read and not yet answered, by tag
+}
+
+// call is a request read and not yet answered: its cancel ends its
+// context (a Tflush naming it, or the end of the connection).
+type call struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // errFraming ends a connection: its byte stream can no longer be split
 // into messages.
 var errFraming = errors.New("9P framing broken")
 
+// readAhead bounds the requests read and not yet served of a connection.
+const readAhead = 64
+
 // Serve runs one 9P conversation over rwc until the client hangs up or
 // breaks the framing (a size field under 7), then closes rwc and every
 // fid of the conversation. Malformed, oversized, unknown or out-of-order
-// messages get an error reply and the conversation goes on. It returns
+// messages get an error reply and the conversation goes on. When reading
+// ends (the client hung up, or rwc was closed), the requests still
+// running or waiting are cancelled: their engine calls fail. It returns
 // nil when the client hung up between messages or rwc was closed under it
 // (net.ErrClosed: the server is shutting down); any other end (a broken
 // frame, a failed read or write) it logs at Warn, with the client's
 // address if rwc has a RemoteAddr, and returns.
 func (s *Server) Serve(rwc io.ReadWriteCloser) error {
 	s.once.Do(func() { s.nums, s.spaces = control.NewNumbers(), map[string]*space{} })
+	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		srv:   s,
-		r:     bufio.NewReaderSize(rwc, 64<<10),
-		w:     bufio.NewWriterSize(rwc, 64<<10),
-		msize: s.maxMsize(),
-		fids:  map[uint32]*fid{},
+		srv:     s,
+		r:       bufio.NewReaderSize(rwc, 64<<10),
+		w:       bufio.NewWriterSize(rwc, 64<<10),
+		msize:   s.maxMsize(),
+		fids:    map[uint32]*fid{},
+		ctx:     ctx,
+		quit:    make(chan struct{}),
+		pending: map[uint16]*call{},
 	}
 	if a, ok := rwc.(interface{ RemoteAddr() net.Addr }); ok {
 		c.remote = a.RemoteAddr().String()
 	}
 	defer rwc.Close()
 	defer c.clunkAll()
-	err := c.converse()
+	defer cancel()
+	defer close(c.quit)
+	reqs := make(chan request, readAhead)
+	go c.readLoop(reqs, cancel)
+	err := c.converse(reqs)
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -140,21 +175,101 @@ func (s *Server) Serve(rwc io.ReadWriteCloser) error {
 	return err
 }
 
-// converse serves requests until reading or writing fails; an end of
-// input between messages is io.EOF.
-func (c *conn) converse() error {
+// readLoop reads requests into reqs until reading fails; then it cancels
+// the connection's context and sends the failure as the last request. It
+// waits for each Tversion to be served, since that decides how the next
+// messages read (dialect, msize).
+func (c *conn) readLoop(reqs chan<- request, cancel context.CancelFunc) {
 	for {
 		req, err := c.read()
 		if err != nil {
-			c.w.Flush()
-			return err
+			cancel()
+			select {
+			case reqs <- request{end: err}:
+			case <-c.quit:
+			}
+			return
 		}
+		if req.m.Type == Tflush && req.err == nil {
+			c.flush(req.m.Oldtag)
+		}
+		req.call = c.begin(req.m.Tag)
+		if req.m.Type == Tversion {
+			req.served = make(chan struct{})
+		}
+		select {
+		case reqs <- req:
+		case <-c.quit:
+			req.call.cancel()
+			return
+		}
+		if req.served != nil {
+			select {
+			case <-req.served:
+			case <-c.quit:
+				return
+			}
+		}
+	}
+}
+
+// begin registers a request with tag and returns its call, whose context
+// is the connection's child.
+func (c *conn) begin(tag uint16) *call {
+	ctx, cancel := context.WithCancel(c.ctx)
+	k := &call{ctx: ctx, cancel: cancel}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.pending[tag]; !dup {
+		c.pending[tag] = k // a tag in use twice: the first one can be flushed
+	}
+	return k
+}
+
+// done forgets a request's call before its reply is sent (the client may
+// use the tag again once it has the reply).
+func (c *conn) done(tag uint16, k *call) {
+	c.mu.Lock()
+	if c.pending[tag] == k {
+		delete(c.pending, tag)
+	}
+	c.mu.Unlock()
+	k.cancel()
+}
+
+// flush cancels the request tag names, if it was read and not answered:
+// it ends sooner, and its reply comes before Rflush.
+func (c *conn) flush(tag uint16) {
+	c.mu.Lock()
+	k := c.pending[tag]
+	c.mu.Unlock()
+	if k != nil {
+		k.cancel()
+	}
+}
+
+// converse serves requests until reading or writing fails; an end of
+// input between messages is io.EOF.
+func (c *conn) converse(reqs <-chan request) error {
+	for {
+		req := <-reqs
+		if req.end != nil {
+			c.w.Flush()
+			return req.end
+		}
+		c.trace("<-", req.m, req.terr)
+		c.rctx = req.call.ctx
 		if req.err != nil {
+			c.done(req.m.Tag, req.call)
 			c.replyError(req.m, req.err)
 		} else {
-			c.serve(req.m)
+			c.serve(req.m, req.call)
 		}
-		if c.r.Buffered() == 0 {
+		c.rctx = nil
+		if req.served != nil {
+			close(req.served)
+		}
+		if len(reqs) == 0 {
 			if err := c.w.Flush(); err != nil {
 				return err
 			}
@@ -169,10 +284,15 @@ func (s *Server) maxMsize() uint32 {
 	return max(s.Msize, MinMsize)
 }
 
-// request is a message read, or the error to answer it with.
+// request is a message read, or the error to answer it with, or (end)
+// the failure that ended reading.
 type request struct {
-	m   *Msg
-	err error
+	m      *Msg
+	err    error
+	terr   error         // what the trace line of m says
+	end    error         // reading failed: no more requests
+	call   *call         // m's context
+	served chan struct{} // closed once a Tversion is served
 }
 
 // read reads the next message. A message longer than msize is skipped and
@@ -194,13 +314,9 @@ func (c *conn) read() (request, error) {
 		if _, err := io.CopyN(io.Discard, c.r, int64(size-headerSz)); err != nil {
 			return request{}, unexpected(err)
 		}
-		c.trace("<-", m, nil)
 		return request{m: m, err: perr(syscall.EMSGSIZE, "message of %d bytes longer than msize %d", size, c.msize)}, nil
 	}
-	if cap(c.in) < int(size) {
-		c.in = make([]byte, size, c.msize)
-	}
-	b := c.in[:size]
+	b := make([]byte, size) // the message's Data stays in it while it waits
 	copy(b, hdr[:])
 	if _, err := io.ReadFull(c.r, b[headerSz:]); err != nil {
 		return request{}, unexpected(err)
@@ -214,15 +330,12 @@ func (c *conn) read() (request, error) {
 		} else {
 			err = perr(syscall.EINVAL, "%v", err)
 		}
-		c.trace("<-", m, err)
-		return request{m: m, err: err}, nil
+		return request{m: m, err: err, terr: err}, nil
 	}
 	if m.Type%2 != 0 {
 		err := perr(syscall.EPROTO, "%s is a reply", TypeName(m.Type))
-		c.trace("<-", m, err)
-		return request{m: m, err: err}, nil
+		return request{m: m, err: err, terr: err}, nil
 	}
-	c.trace("<-", dm, nil)
 	return request{m: dm}, nil
 }
 
@@ -302,7 +415,7 @@ func noLocks(c *conn, m, r *Msg) error { return perr(syscall.ENOLCK, "locks are 
 // serve answers one well-formed request. A panic in a handler is a bug; it
 // is logged at Error with its stack and answered as EIO rather than taking
 // the server down.
-func (c *conn) serve(m *Msg) {
+func (c *conn) serve(m *Msg, k *call) {
 	r := &Msg{Type: m.Type + 1, Tag: m.Tag}
 	err := func() (err error) {
 		defer func() {
@@ -318,8 +431,12 @@ func (c *conn) serve(m *Msg) {
 		if c.srv.panicOn != 0 && m.Type == c.srv.panicOn {
 			panic("panicOn is set")
 		}
+		if c.srv.beforeServe != nil {
+			c.srv.beforeServe(c.rctx, m)
+		}
 		return handlers[m.Type](c, m, r)
 	}()
+	c.done(m.Tag, k)
 	if err != nil {
 		c.replyError(m, err)
 		return
@@ -390,9 +507,13 @@ func (c *conn) auth(m, r *Msg) error {
 	return perr(syscall.ENOENT, "authentication not required")
 }
 
+// clunkAll clunks every fid: at a Tversion, and when the connection ends
+// (then without the cancelled context, so that what a clunk sets, an
+// extended attribute or an ORCLOSE removal, is done).
 func (c *conn) clunkAll() {
+	ctx := context.WithoutCancel(c.ctx)
 	for n, f := range c.fids {
-		f.close()
+		f.clunk(ctx)
 		delete(c.fids, n)
 	}
 }
@@ -412,7 +533,7 @@ func (c *conn) fidStat(n uint32) (*fid, *cowfs.Stat, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := f.stat()
+	st, err := f.stat(c.rctx)
 	return f, st, err
 }
 
@@ -449,8 +570,11 @@ func (c *conn) attach(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	f := &fid{srv: c.srv, sp: c.srv.space(vol), vol: vol, base: vol, path: ".", user: who, versioned: c.dialect == Plan9}
-	if r.Qid, err = f.qid(); err != nil {
+	root := vol.RootInode()
+	f := &fid{srv: c.srv, sp: c.srv.space(vol), vol: vol, base: vol, node: root, rootIno: root.Ino(),
+		user: who, versioned: c.dialect == Plan9}
+	if r.Qid, err = f.qid(c.rctx); err != nil {
+		f.clunk(c.rctx)
 		return err
 	}
 	c.fids[m.Fid] = f
@@ -491,14 +615,18 @@ func (c *conn) walk(m, r *Msg) error {
 	}
 	nf := f.walker()
 	for i, name := range m.Names {
-		q, err := nf.step(name)
+		q, err := nf.step(c.rctx, name)
 		if err != nil {
+			nf.clunk(c.rctx)
 			if i == 0 {
 				return err
 			}
 			return nil // a partial walk: newfid is left as it was
 		}
 		r.Qids = append(r.Qids, q)
+	}
+	if m.Newfid == m.Fid {
+		f.clunk(c.rctx) // not open: nothing to do but release its handle
 	}
 	c.fids[m.Newfid] = nf
 	return nil
@@ -510,7 +638,7 @@ func (c *conn) clunk(m, r *Msg) error {
 		return err
 	}
 	delete(c.fids, m.Fid)
-	return f.close()
+	return f.clunk(c.rctx)
 }
 
 // remove removes the file of a fid and clunks the fid, even when the
@@ -521,8 +649,8 @@ func (c *conn) remove(m, r *Msg) error {
 		return err
 	}
 	delete(c.fids, m.Fid)
-	defer f.close()
-	return f.remove()
+	defer f.clunk(c.rctx)
+	return f.remove(c.rctx)
 }
 
 func (c *conn) readReq(m, r *Msg) error {
@@ -535,7 +663,7 @@ func (c *conn) readReq(m, r *Msg) error {
 		r.Data, err = c.readStats(f, m.Offset, n)
 		return err
 	}
-	r.Data, err = f.read(c.scratch()[:n], m.Offset)
+	r.Data, err = f.read(c.rctx, c.scratch()[:n], m.Offset)
 	return err
 }
 
@@ -544,7 +672,7 @@ func (c *conn) writeReq(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	n, err := f.write(m.Data, m.Offset)
+	n, err := f.write(c.rctx, m.Data, m.Offset)
 	r.Count = uint32(n)
 	if n > 0 {
 		return nil // a short write reports what it wrote

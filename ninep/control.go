@@ -1,6 +1,7 @@
 package ninep
 
 import (
+	"context"
 	"syscall"
 
 	"github.com/cowfs/cowfs"
@@ -36,16 +37,19 @@ func (s *Server) space(vol *cowfs.Volume) *space {
 }
 
 // stepControl walks f, a node of .cowfs, one name down (or up for "..").
-func (f *fid) stepControl(name string) error {
+func (f *fid) stepControl(ctx context.Context, name string) error {
 	switch {
 	case f.kind == viewNode || f.ctlNode == control.Ctl:
 		return syscall.ENOTDIR
 	case name == ".":
 	case name == "..":
-		f.ctlNode = f.ctlNode.Parent()
-		if f.ctlNode == 0 {
-			f.kind, f.path = volNode, "."
+		if up := f.ctlNode.Parent(); up != 0 {
+			f.ctlNode = up
+			return nil
 		}
+		root := f.base.RootInode()
+		f.setNode(f.base, root)
+		f.rootIno = root.Ino()
 	case f.ctlNode == control.Root:
 		n, ok := control.Lookup(name)
 		if !ok {
@@ -57,7 +61,9 @@ func (f *fid) stepControl(name string) error {
 		if err != nil {
 			return err
 		}
-		f.vol, f.snap, f.path, f.kind, f.ctlNode = s.Volume(), s, ".", volNode, 0
+		root := s.Volume().RootInode()
+		f.setNode(s.Volume(), root)
+		f.snap, f.rootIno = s, root.Ino()
 	case f.ctlNode == control.Files:
 		sv, ok := f.sp.ns.View(name)
 		if !ok {
@@ -100,12 +106,13 @@ func (f *fid) listControl() ([]dirEntry, error) {
 
 // unlinkControl removes entry name of f, a directory of .cowfs
 // (Tunlinkat): only a served view can be removed, which releases it.
-func (f *fid) unlinkControl(name string) error {
+func (f *fid) unlinkControl(ctx context.Context, name string) error {
 	w := f.walker()
-	if _, err := w.step(name); err != nil {
+	defer w.clunk(ctx)
+	if _, err := w.step(ctx, name); err != nil {
 		return err
 	}
-	if err := mayChange(f); err != nil {
+	if err := mayChange(ctx, f); err != nil {
 		return err
 	}
 	if w.kind == viewNode {
@@ -117,26 +124,27 @@ func (f *fid) unlinkControl(name string) error {
 // remove removes the file f stands for (Tremove). Of the control
 // namespace, only a served view can be removed; a snapshot is deleted
 // through ctl; the attached root cannot be removed.
-func (f *fid) remove() error {
-	snapRoot := f.path == "." && f.snap != nil
+func (f *fid) remove(ctx context.Context) error {
+	snapRoot := f.kind == volNode && f.snap != nil && f.atRoot()
 	switch {
-	case f.kind == volNode && f.path == "." && !snapRoot:
-		return perr(syscall.EPERM, "cannot remove %s", f.describe())
+	case f.servedRoot():
+		return perr(syscall.EPERM, "cannot remove the attached root")
 	case f.kind == volNode && !snapRoot:
-		return f.unlinkSelf()
+		return f.unlinkSelf(ctx)
 	}
 	dir := f.walker() // the directory holding f
+	defer dir.clunk(ctx)
 	switch {
 	case f.kind == viewNode:
 		dir.kind, dir.ctlNode, dir.view = controlNode, control.Files, nil
 	case f.ctlNode == control.Ctl:
 		dir.ctlNode = control.Root
 	default: // a directory of .cowfs, or a snapshot's root
-		if _, err := dir.step(".."); err != nil {
+		if _, err := dir.step(ctx, ".."); err != nil {
 			return err
 		}
 	}
-	if err := mayChange(dir); err != nil {
+	if err := mayChange(ctx, dir); err != nil {
 		return err
 	}
 	switch {
@@ -148,18 +156,15 @@ func (f *fid) remove() error {
 	return control.ErrReadOnly
 }
 
-// mayChange checks that the user may make and remove entries in the
-// directories dirs (write and search permission), as the kernel does
-// before it asks a file system to: EACCES if not. A request the namespace
-// refuses anyway is refused for permission first, as through the mount.
-func mayChange(dirs ...*fid) error {
+// mayChange fails with EACCES unless the user may make and remove entries
+// in the directories dirs (write and search permission), as the kernel
+// checks before it asks a file system to: a request the namespace refuses
+// anyway is refused for permission first, as through the mount. The engine
+// decides (Inode.Access, Cred.Permits).
+func mayChange(ctx context.Context, dirs ...*fid) error {
 	for _, d := range dirs {
-		st, err := d.stat()
-		if err != nil {
+		if err := d.may(ctx, cowfs.MayWrite|cowfs.MayExec); err != nil {
 			return err
-		}
-		if !d.user.may(st, mayWrite|mayExec) {
-			return syscall.EACCES
 		}
 	}
 	return nil

@@ -1,10 +1,10 @@
 package ninep
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
-	"path"
 	"strings"
 	"syscall"
 
@@ -16,22 +16,25 @@ import (
 type nodeKind uint8
 
 const (
-	volNode     nodeKind = iota // a path of a volume
+	volNode     nodeKind = iota // a node of a volume (fid.node)
 	controlNode                 // a fixed node of .cowfs (fid.ctlNode)
 	viewNode                    // a served view, .cowfs/files/N (fid.view)
 )
 
-// fid is the server's side of a client fid. It addresses a file by volume
-// and path, as the FUSE frontend does; once open, it holds the open file,
-// so a file removed or renamed while open keeps working through it.
-// Each conn serves one request at a time, so a fid needs no lock.
+// fid is the server's side of a client fid. It holds an engine handle on
+// the node it stands for (and, once open, the open file), so a node
+// renamed or removed while a fid has it keeps working through the fid.
+// The engine decides what the fid's user may do: every call carries the
+// user's credentials (fid.as). Each conn serves one request at a time, so
+// a fid needs no lock.
 type fid struct {
 	srv     *Server
 	sp      *space            // base's control namespace
-	vol     *cowfs.Volume     // the volume of path: base, or one of its snapshots
+	vol     *cowfs.Volume     // the volume of node: base, or one of its snapshots
 	base    *cowfs.Volume     // the attached volume
 	snap    *control.Snapshot // vol, when reached through .cowfs/snapshots
-	path    string            // in vol; "." for its root
+	node    *cowfs.Inode      // for kind volNode; released at clunk
+	rootIno uint64            // the inode number of vol's root
 	kind    nodeKind
 	ctlNode control.Node  // for kind controlNode
 	view    *control.View // for kind viewNode
@@ -62,30 +65,51 @@ type dirEntry struct {
 	st   *cowfs.Stat
 }
 
+// as is ctx carrying f's user as the engine's caller, whose new entries
+// get the user's primary group.
+func (f *fid) as(ctx context.Context) context.Context {
+	return cowfs.WithCred(ctx, f.user.engine(f.user.primary()))
+}
+
+// asGroup is as, with new entries of group gid.
+func (f *fid) asGroup(ctx context.Context, gid uint32) context.Context {
+	return cowfs.WithCred(ctx, f.user.engine(gid))
+}
+
 func (f *fid) opened() bool { return f.isOpen || f.xattr != nil }
 
-// walker returns an unopened copy of f to walk.
+// walker returns an unopened copy of f to walk, with a handle of its own.
 func (f *fid) walker() *fid {
-	return &fid{srv: f.srv, sp: f.sp, vol: f.vol, base: f.base, snap: f.snap, path: f.path, kind: f.kind,
+	nf := &fid{srv: f.srv, sp: f.sp, vol: f.vol, base: f.base, snap: f.snap, rootIno: f.rootIno, kind: f.kind,
 		ctlNode: f.ctlNode, view: f.view, user: f.user, versioned: f.versioned}
+	if f.node != nil {
+		nf.node = f.node.Dup()
+	}
+	return nf
 }
 
-func (f *fid) describe() string {
-	switch f.kind {
-	case controlNode:
-		return f.ctlNode.Path()
-	case viewNode:
-		return control.Files.Path() + "/" + f.view.Name()
+// setNode makes f stand for node n of volume vol, releasing what it held.
+func (f *fid) setNode(vol *cowfs.Volume, n *cowfs.Inode) {
+	if f.node != nil {
+		f.node.Release()
 	}
-	if f.snap != nil {
-		return control.Snapshots.Path() + "/" + f.snap.Name() + "/" + f.path
-	}
-	return f.path
+	f.vol, f.node, f.kind, f.ctlNode, f.view = vol, n, volNode, 0, nil
 }
+
+// setControl makes f stand for a node of .cowfs, releasing its handle.
+func (f *fid) setControl(kind nodeKind, n control.Node, v *control.View) {
+	if f.node != nil {
+		f.node.Release()
+	}
+	f.vol, f.snap, f.node, f.kind, f.ctlNode, f.view = f.base, nil, nil, kind, n, v
+}
+
+// atRoot reports whether f is the root of its volume.
+func (f *fid) atRoot() bool { return f.kind == volNode && f.node.Ino() == f.rootIno }
 
 // servedRoot reports whether f is the root of the attached volume, the
 // one directory holding .cowfs.
-func (f *fid) servedRoot() bool { return f.kind == volNode && f.path == "." && f.snap == nil }
+func (f *fid) servedRoot() bool { return f.snap == nil && f.atRoot() }
 
 // validName checks a name of a directory entry to make, remove, rename or
 // link: "." and ".." name no entry there (walks handle them themselves).
@@ -97,52 +121,45 @@ func validName(name string) error {
 }
 
 // step walks f one name down (or up for "..") and returns the new qid.
-// Walking from a directory takes search permission on it.
-func (f *fid) step(name string) (Qid, error) {
+// The engine checks search permission on the directory walked from.
+func (f *fid) step(ctx context.Context, name string) (Qid, error) {
 	if name != ".." && name != "." {
 		if err := validName(name); err != nil {
 			return Qid{}, err
 		}
 	}
 	if f.kind != volNode {
-		if err := f.stepControl(name); err != nil {
+		if err := f.stepControl(ctx, name); err != nil {
 			return Qid{}, err
 		}
-		return f.qid()
+		return f.qid(ctx)
 	}
-	dir, err := f.vol.Lstat(f.path)
-	if err != nil {
-		return Qid{}, err
-	}
-	if !dir.IsDir() {
-		return Qid{}, syscall.ENOTDIR
-	}
-	if !f.user.may(dir.Stat(), mayExec) {
-		return Qid{}, syscall.EACCES
-	}
-	switch {
-	case name == ".":
-	case name == ".." && f.path == "." && f.snap != nil:
-		f.vol, f.snap, f.kind, f.ctlNode = f.base, nil, controlNode, control.Snapshots
-	case name == "..":
-		f.path = path.Dir(f.path)
-	case control.Reserved(f.servedRoot(), name):
-		f.kind, f.ctlNode = controlNode, control.Root
-	default:
-		p := path.Join(f.path, name)
-		fi, err := f.vol.Lstat(p)
+	up := name == ".." && f.snap != nil && f.atRoot()
+	if up || control.Reserved(f.servedRoot(), name) {
+		// Nodes the engine does not know: search permission on f first.
+		self, _, err := f.node.Lookup(f.as(ctx), ".")
 		if err != nil {
 			return Qid{}, err
 		}
-		f.path = p
-		return f.qidOf(f.mapped(fi.Stat())), nil
+		self.Release()
+		if up {
+			f.setControl(controlNode, control.Snapshots, nil)
+		} else {
+			f.setControl(controlNode, control.Root, nil)
+		}
+		return f.qid(ctx)
 	}
-	return f.qid()
+	n, fi, err := f.node.Lookup(f.as(ctx), name)
+	if err != nil {
+		return Qid{}, err
+	}
+	f.setNode(f.vol, n)
+	return f.qidOf(f.mapped(fi.Stat())), nil
 }
 
-// stat describes what f stands for; open files are described through
-// their open file, so they keep working after removal.
-func (f *fid) stat() (*cowfs.Stat, error) {
+// stat describes what f stands for; an open file is described through
+// its open file.
+func (f *fid) stat(ctx context.Context) (*cowfs.Stat, error) {
 	switch f.kind {
 	case controlNode:
 		return f.sp.ns.Stat(f.ctlNode)
@@ -154,12 +171,32 @@ func (f *fid) stat() (*cowfs.Stat, error) {
 	if f.file != nil {
 		fi, err = f.file.Stat()
 	} else {
-		fi, err = f.vol.Lstat(f.path)
+		fi, err = f.node.Stat(f.as(ctx))
 	}
 	if err != nil {
 		return nil, err
 	}
 	return f.mapped(fi.Stat()), nil
+}
+
+// name is the name of what f stands for, for a 9P2000 stat: "/" for the
+// attached root, a snapshot's name for its root.
+func (f *fid) name(ctx context.Context) (string, error) {
+	switch {
+	case f.kind == controlNode:
+		return f.ctlNode.Name(), nil
+	case f.kind == viewNode:
+		return f.view.Name(), nil
+	case f.atRoot() && f.snap != nil:
+		return f.snap.Name(), nil
+	case f.atRoot():
+		return "/", nil
+	}
+	fi, err := f.node.Stat(f.as(ctx))
+	if err != nil {
+		return "", err
+	}
+	return fi.Name(), nil
 }
 
 // mapped gives a file of a snapshot reached through .cowfs/snapshots its
@@ -171,8 +208,8 @@ func (f *fid) mapped(st *cowfs.Stat) *cowfs.Stat {
 	return f.snap.Mapped(st)
 }
 
-func (f *fid) qid() (Qid, error) {
-	st, err := f.stat()
+func (f *fid) qid(ctx context.Context) (Qid, error) {
+	st, err := f.stat(ctx)
 	if err != nil {
 		return Qid{}, err
 	}
@@ -201,87 +238,117 @@ func qidOf(st *cowfs.Stat, versioned bool) Qid {
 
 func isDir(st *cowfs.Stat) bool { return st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 
-// open opens f with os flags (O_RDONLY, O_WRONLY or O_RDWR, O_TRUNC,
-// O_APPEND), checking the user's permission.
-func (f *fid) open(flags int) error {
-	if f.opened() {
-		return perr(syscall.EBADF, "fid already open")
-	}
+// openAccess is what opening with os flags needs: read unless write-only,
+// write if writing or truncating.
+func openAccess(flags int) uint32 {
 	acc := flags & syscall.O_ACCMODE
-	write := acc != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
-	st, err := f.stat()
+	want := uint32(0)
+	if acc != syscall.O_WRONLY {
+		want |= cowfs.MayRead
+	}
+	if acc != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		want |= cowfs.MayWrite
+	}
+	return want
+}
+
+// may fails with EACCES unless f's user has access want to what f stands
+// for: the engine decides, also for the nodes of .cowfs (by their stat).
+func (f *fid) may(ctx context.Context, want uint32) error {
+	if f.kind == volNode {
+		return f.node.Access(f.as(ctx), want)
+	}
+	st, err := f.stat(ctx)
 	if err != nil {
 		return err
 	}
-	want := uint32(0)
-	if acc != syscall.O_WRONLY {
-		want |= mayRead
-	}
-	if write {
-		want |= mayWrite
-	}
-	if !f.user.may(st, want) {
+	if !f.user.engine(f.user.primary()).Permits(st, want) {
 		return syscall.EACCES
 	}
-	switch {
-	case f.kind == controlNode && f.ctlNode == control.Ctl:
-		// Commands run with the server's rights: the file is root's, 0600.
-		if write && f.vol.ReadOnly() {
-			return syscall.EROFS
-		}
-		f.ctl = control.NewHandle(f.sp.ctl.Exec)
-		f.isOpen, f.flags = true, flags
-		return nil
-	case f.kind == viewNode:
-		if err := f.view.Open(flags); err != nil {
+	return nil
+}
+
+// open opens f with os flags (O_RDONLY, O_WRONLY or O_RDWR, O_TRUNC,
+// O_APPEND), as the user.
+func (f *fid) open(ctx context.Context, flags int) error {
+	if f.opened() {
+		return perr(syscall.EBADF, "fid already open")
+	}
+	want := openAccess(flags)
+	write := want&cowfs.MayWrite != 0
+	switch f.kind {
+	case controlNode, viewNode:
+		if err := f.may(ctx, want); err != nil {
 			return err
 		}
+		switch {
+		case f.kind == viewNode:
+			if err := f.view.Open(flags); err != nil {
+				return err
+			}
+		case f.ctlNode == control.Ctl:
+			// Commands run with the server's rights: the file is root's, 0600.
+			if write && f.vol.ReadOnly() {
+				return syscall.EROFS
+			}
+			f.ctl = control.NewHandle(f.sp.ctl.Exec)
+		case write:
+			return syscall.EISDIR
+		default:
+			f.dir = &dirList{}
+		}
 		f.isOpen, f.flags = true, flags
 		return nil
+	}
+	st, err := f.stat(ctx)
+	if err != nil {
+		return err
 	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
+		if err := f.may(ctx, want); err != nil {
+			return err
+		}
 		if write {
 			return syscall.EISDIR
 		}
 		f.dir = &dirList{}
 	case syscall.S_IFREG:
 		fl := flags & (syscall.O_ACCMODE | os.O_TRUNC | os.O_APPEND)
-		if fl&os.O_TRUNC != 0 && acc == syscall.O_RDONLY {
+		if fl&os.O_TRUNC != 0 && fl&syscall.O_ACCMODE == syscall.O_RDONLY {
 			fl |= os.O_RDWR // truncate, as Linux does; reads only, still
 		}
-		file, err := f.vol.OpenFile(f.path, fl, 0)
+		file, err := f.node.Open(f.as(ctx), fl)
 		if err != nil {
 			return err
-		}
-		// The path is checked and opened in two steps: if it changed in
-		// between (to a symlink, say), refuse what was opened.
-		if fi, err := file.Stat(); err != nil || f.mapped(fi.Stat()).Ino != st.Ino {
-			file.Close()
-			return syscall.ESTALE
 		}
 		f.file = file
 	case syscall.S_IFLNK:
 		return syscall.ELOOP
 	default:
-		return perr(syscall.EOPNOTSUPP, "%s is a special file: it cannot be opened over 9P", f.describe())
+		if err := f.may(ctx, want); err != nil {
+			return err
+		}
+		name, _ := f.name(ctx)
+		return perr(syscall.EOPNOTSUPP, "%s is a special file: it cannot be opened over 9P", name)
 	}
 	f.isOpen, f.flags = true, flags
 	return nil
 }
 
 // list reads the entries of the directory f stands for.
-func (f *fid) list() ([]dirEntry, error) {
+func (f *fid) list(ctx context.Context) ([]dirEntry, error) {
 	if f.kind != volNode {
 		return f.listControl()
 	}
-	infos, err := f.vol.ReadDir(f.path)
+	infos, err := f.node.ReadDir(f.as(ctx), 0, -1)
 	if err != nil {
 		return nil, err
 	}
+	root := f.servedRoot()
 	ents := make([]dirEntry, 0, len(infos))
 	for _, fi := range infos {
-		if control.Reserved(f.servedRoot(), fi.Name()) {
+		if control.Reserved(root, fi.Name()) {
 			continue
 		}
 		ents = append(ents, dirEntry{fi.Name(), f.mapped(fi.Stat())})
@@ -290,7 +357,7 @@ func (f *fid) list() ([]dirEntry, error) {
 }
 
 // read reads into buf from offset off of an open file or control file.
-func (f *fid) read(buf []byte, off uint64) ([]byte, error) {
+func (f *fid) read(ctx context.Context, buf []byte, off uint64) ([]byte, error) {
 	var r io.ReaderAt = f.file
 	switch {
 	case f.xattr != nil:
@@ -309,6 +376,11 @@ func (f *fid) read(buf []byte, off uint64) ([]byte, error) {
 	if off > 1<<62 {
 		return buf[:0], nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// TODO(ctx): File.ReadAtContext, once the engine has it, so that a
+	// Tflush or a closed connection ends a read under way.
 	n, err := r.ReadAt(buf, int64(off))
 	if errors.Is(err, io.EOF) {
 		err = nil
@@ -319,7 +391,7 @@ func (f *fid) read(buf []byte, off uint64) ([]byte, error) {
 // write writes data at offset off of an open file (at its end if opened
 // with O_APPEND), runs a control command, or adds to an extended
 // attribute being written.
-func (f *fid) write(data []byte, off uint64) (int, error) {
+func (f *fid) write(ctx context.Context, data []byte, off uint64) (int, error) {
 	switch {
 	case f.xattr != nil:
 		return f.xattr.write(data, off)
@@ -333,23 +405,28 @@ func (f *fid) write(data []byte, off uint64) (int, error) {
 		return 0, syscall.EISDIR
 	case off > 1<<62:
 		return 0, syscall.EFBIG
-	case f.flags&os.O_APPEND != 0:
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// TODO(ctx): File.WriteAtContext, once the engine has it (see read).
+	if f.flags&os.O_APPEND != 0 {
 		return f.file.Write(data)
 	}
 	return f.file.WriteAt(data, int64(off))
 }
 
-// close releases what f holds: its open file, a pending extended attribute
-// (set now), and with ORCLOSE the file itself.
-func (f *fid) close() error {
+// close ends f's open: its open file, a pending extended attribute (set
+// now), and with ORCLOSE the file itself. ctx is the clunk's.
+func (f *fid) close(ctx context.Context) error {
 	var err error
 	if f.xattr != nil {
-		err = f.xattr.commit(f)
+		err = f.xattr.commit(ctx, f)
 		f.xattr = nil
 	}
 	if f.rclose {
 		f.rclose = false
-		if e := f.unlinkSelf(); err == nil {
+		if e := f.unlinkSelf(ctx); err == nil {
 			err = e
 		}
 	}
@@ -364,129 +441,100 @@ func (f *fid) close() error {
 	return err
 }
 
-// unlinkSelf removes the file f stands for, if the user may. An open
-// file is removed only if its path still names it.
-func (f *fid) unlinkSelf() error {
-	if f.file != nil {
-		open, err := f.file.Stat()
-		if err != nil {
-			return err
-		}
-		now, err := f.vol.Lstat(f.path)
-		if err != nil {
-			return err
-		}
-		if now.Stat().Ino != open.Stat().Ino {
-			return syscall.ESTALE
-		}
+// clunk closes f and releases its handle; f is not used afterwards.
+func (f *fid) clunk(ctx context.Context) error {
+	err := f.close(ctx)
+	if f.node != nil {
+		f.node.Release()
+		f.node = nil
 	}
-	return f.unlink(path.Dir(f.path), path.Base(f.path))
+	return err
 }
 
-// unlink removes entry name of directory dir of f's volume, checking
-// write and search permission on dir and its sticky bit.
-func (f *fid) unlink(dir, name string) error {
-	p := path.Join(dir, name)
-	if f.snap == nil && dir == "." && control.Reserved(true, name) {
-		return control.ErrRemove
-	}
-	dfi, err := f.vol.Lstat(dir)
+// parent returns a fid for the directory holding f's node, and the node's
+// name there.
+func (f *fid) parent(ctx context.Context) (*fid, string, error) {
+	d, name, err := f.node.Parent(f.as(ctx))
 	if err != nil {
-		return err
-	}
-	xfi, err := f.vol.Lstat(p)
-	if err != nil {
-		return err
-	}
-	if !f.user.mayUnlink(dfi.Stat(), xfi.Stat()) {
-		return syscall.EACCES
-	}
-	return f.vol.Remove(p)
-}
-
-// makeIn returns the directory fid stands for, with write and search
-// permission checked, to make an entry in.
-func (f *fid) makeIn(name string) (*cowfs.Stat, string, error) {
-	if err := validName(name); err != nil {
 		return nil, "", err
+	}
+	p := f.walker()
+	p.setNode(f.vol, d)
+	return p, name, nil
+}
+
+// unlinkSelf removes the node f stands for from the directory holding it,
+// as the user.
+func (f *fid) unlinkSelf(ctx context.Context) error {
+	if f.kind != volNode || f.atRoot() {
+		return perr(syscall.EPERM, "cannot remove the root")
+	}
+	d, name, err := f.parent(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.clunk(ctx)
+	return d.node.Remove(f.as(ctx), name)
+}
+
+// makeIn checks that name may be made in the directory f stands for as
+// far as the engine cannot tell: a valid name, not .cowfs; in .cowfs
+// nothing can be made (after the permission the kernel checks first).
+func (f *fid) makeIn(ctx context.Context, name string) error {
+	if err := validName(name); err != nil {
+		return err
 	}
 	if control.Reserved(f.servedRoot(), name) {
-		return nil, "", control.ErrMake
+		return control.ErrMake
 	}
-	if f.kind == volNode && f.vol.ReadOnly() {
-		return nil, "", syscall.EROFS
+	if f.kind == volNode {
+		return nil
 	}
-	st, err := f.stat()
+	st, err := f.stat(ctx)
 	if err != nil {
-		return nil, "", err
+		return err
 	}
 	if !isDir(st) {
-		return nil, "", syscall.ENOTDIR
+		return syscall.ENOTDIR
 	}
-	if !f.user.may(st, mayWrite|mayExec) {
-		return nil, "", syscall.EACCES
+	if err := f.may(ctx, cowfs.MayWrite|cowfs.MayExec); err != nil {
+		return err
 	}
-	if f.kind != volNode {
-		return nil, "", control.ErrReadOnly
-	}
-	return st, path.Join(f.path, name), nil
+	return control.ErrReadOnly
 }
 
-// made gives the new entry p to the user, with group gid, and returns its
-// qid; if that fails the entry is removed again.
-func (f *fid) made(p string, gid uint32) (Qid, error) {
-	if err := f.vol.Lchown(p, int(f.user.uid), int(gid)); err != nil {
-		f.vol.Remove(p)
-		return Qid{}, err
-	}
-	fi, err := f.vol.Lstat(p)
+// qidOfNode is the qid of a node just made, which it releases.
+func (f *fid) qidOfNode(ctx context.Context, n *cowfs.Inode) (Qid, error) {
+	defer n.Release()
+	fi, err := n.Stat(f.as(ctx))
 	if err != nil {
 		return Qid{}, err
 	}
-	return f.qidOf(fi.Stat()), nil
+	return f.qidOf(f.mapped(fi.Stat())), nil
 }
 
-// createFile makes and opens regular file name in directory f with mode
-// and group gid and turns f into the new file, open with os flags.
-func (f *fid) createFile(name string, flags int, mode, gid uint32) (Qid, error) {
+// createFile makes and opens regular file name in directory f with mode,
+// as the caller ctx carries, and turns f into the new file, open with os
+// flags.
+func (f *fid) createFile(ctx context.Context, name string, flags int, mode uint32) (Qid, error) {
 	if f.opened() {
 		return Qid{}, perr(syscall.EBADF, "fid already open")
 	}
-	_, p, err := f.makeIn(name)
-	if err != nil {
+	if err := f.makeIn(ctx, name); err != nil {
 		return Qid{}, err
 	}
 	flags &= syscall.O_ACCMODE | os.O_APPEND
-	mode = f.user.createMode(gid, mode&0o7777)
-	file, err := f.vol.OpenFile(p, flags|os.O_CREATE|os.O_EXCL, mode)
+	n, file, _, err := f.node.Create(ctx, name, flags|os.O_EXCL, mode&0o7777)
 	if err != nil {
-		return Qid{}, err
-	}
-	if err := file.Chown(int(f.user.uid), int(gid)); err != nil {
-		file.Close()
-		f.vol.Remove(p)
 		return Qid{}, err
 	}
 	fi, err := file.Stat()
 	if err != nil {
 		file.Close()
+		n.Release()
 		return Qid{}, err
 	}
-	f.path, f.file, f.isOpen, f.flags = p, file, true, flags
-	return f.qidOf(fi.Stat()), nil
-}
-
-// renamed follows a rename in every fid of c: paths at or under from now
-// start with to.
-func (c *conn) renamed(vol *cowfs.Volume, from, to string) {
-	for _, f := range c.fids {
-		if f.vol != vol || f.kind != volNode {
-			continue
-		}
-		if f.path == from {
-			f.path = to
-		} else if rest, ok := strings.CutPrefix(f.path, from+"/"); ok {
-			f.path = path.Join(to, rest)
-		}
-	}
+	f.setNode(f.vol, n)
+	f.file, f.isOpen, f.flags = file, true, flags
+	return f.qidOf(f.mapped(fi.Stat())), nil
 }

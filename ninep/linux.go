@@ -2,15 +2,12 @@ package ninep
 
 import (
 	"context"
-	"path"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/cowfs/cowfs"
-	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/internal/control"
 	"github.com/cowfs/cowfs/store"
 )
@@ -51,7 +48,7 @@ func (c *conn) statfs(m, r *Msg) error {
 	if !ok {
 		return nil
 	}
-	s, err := sf.StatFS(context.Background())
+	s, err := sf.StatFS(c.rctx)
 	if err != nil {
 		return err
 	}
@@ -76,12 +73,12 @@ func (c *conn) lopen(m, r *Msg) error {
 
 // openAs opens f with os flags and puts its qid and iounit in r.
 func (c *conn) openAs(f *fid, flags int, r *Msg) error {
-	if err := f.open(flags); err != nil {
+	if err := f.open(c.rctx, flags); err != nil {
 		return err
 	}
-	q, err := f.qid()
+	q, err := f.qid(c.rctx)
 	if err != nil {
-		f.close()
+		f.close(c.rctx)
 		return err
 	}
 	r.Qid, r.Iounit = q, c.msize-ioHeader
@@ -89,11 +86,12 @@ func (c *conn) openAs(f *fid, flags int, r *Msg) error {
 }
 
 func (c *conn) lcreate(m, r *Msg) error {
-	f, dir, err := c.fidStat(m.Fid)
+	f, err := c.fid(m.Fid)
 	if err != nil {
 		return err
 	}
-	if r.Qid, err = f.createFile(m.Name, lopenFlags(m.Flags), m.Mode, f.user.newGid(dir, m.Gid)); err != nil {
+	ctx := f.asGroup(c.rctx, f.user.groupFor(m.Gid))
+	if r.Qid, err = f.createFile(ctx, m.Name, lopenFlags(m.Flags), m.Mode); err != nil {
 		return err
 	}
 	r.Iounit = c.msize - ioHeader
@@ -101,51 +99,46 @@ func (c *conn) lcreate(m, r *Msg) error {
 }
 
 func (c *conn) symlink(m, r *Msg) error {
-	return c.makeEntry(m.Fid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
-		return f.vol.Symlink(m.Target, p)
+	return c.makeEntry(m.Fid, m.Name, m.Gid, r, func(ctx context.Context, d *cowfs.Inode) (*cowfs.Inode, error) {
+		return d.Symlink(ctx, m.Target, m.Name)
 	})
 }
 
 func (c *conn) mknod(m, r *Msg) error {
-	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
+	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(ctx context.Context, d *cowfs.Inode) (*cowfs.Inode, error) {
 		switch m.Mode & syscall.S_IFMT {
-		case syscall.S_IFCHR, syscall.S_IFBLK:
-			if !f.user.root() {
-				return syscall.EPERM
-			}
-		case syscall.S_IFIFO, syscall.S_IFSOCK:
+		case syscall.S_IFCHR, syscall.S_IFBLK, syscall.S_IFIFO, syscall.S_IFSOCK:
 		case syscall.S_IFREG, 0:
-			return perr(syscall.EINVAL, "mknod of a regular file: use Tlcreate")
+			return nil, perr(syscall.EINVAL, "mknod of a regular file: use Tlcreate")
 		default:
-			return syscall.EINVAL
+			return nil, syscall.EINVAL
 		}
-		mode := f.user.createMode(f.user.newGid(dir, m.Gid), m.Mode&(syscall.S_IFMT|0o7777))
-		return f.vol.Mknod(p, mode, unix.Mkdev(m.Major, m.Minor))
+		return d.Mknod(ctx, m.Name, m.Mode&(syscall.S_IFMT|0o7777), unix.Mkdev(m.Major, m.Minor))
 	})
 }
 
 func (c *conn) mkdir(m, r *Msg) error {
-	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(f *fid, dir *cowfs.Stat, p string) error {
-		return f.vol.Mkdir(p, mkdirMode(dir, m.Mode))
+	return c.makeEntry(m.Dfid, m.Name, m.Gid, r, func(ctx context.Context, d *cowfs.Inode) (*cowfs.Inode, error) {
+		return d.Mkdir(ctx, m.Name, m.Mode&0o7777)
 	})
 }
 
-// makeEntry makes entry name of directory fid dfid with mk, gives it to
-// the attaching user with the group newGid picks for gid, and returns its
-// qid in r.
-func (c *conn) makeEntry(dfid uint32, name string, gid uint32, r *Msg, mk func(f *fid, dir *cowfs.Stat, p string) error) error {
+// makeEntry makes entry name of directory fid dfid with mk, as the
+// attaching user making entries of the group groupFor picks for gid, and
+// returns its qid in r.
+func (c *conn) makeEntry(dfid uint32, name string, gid uint32, r *Msg, mk func(ctx context.Context, d *cowfs.Inode) (*cowfs.Inode, error)) error {
 	f, err := c.fid(dfid)
 	if err != nil {
 		return err
 	}
-	dir, p, err := f.makeIn(name)
+	if err := f.makeIn(c.rctx, name); err != nil {
+		return err
+	}
+	n, err := mk(f.asGroup(c.rctx, f.user.groupFor(gid)), f.node)
 	if err != nil {
 		return err
 	}
-	if err := mk(f, dir, p); err != nil {
-		return err
-	}
-	r.Qid, err = f.made(p, f.user.newGid(dir, gid))
+	r.Qid, err = f.qidOfNode(c.rctx, n)
 	return err
 }
 
@@ -157,7 +150,7 @@ func (c *conn) readlink(m, r *Msg) error {
 	if f.kind != volNode {
 		return syscall.EINVAL
 	}
-	r.Target, err = f.vol.Readlink(f.path)
+	r.Target, err = f.node.Readlink(f.as(c.rctx))
 	return err
 }
 
@@ -173,11 +166,10 @@ func (c *conn) link(m, r *Msg) error {
 	if f.kind != volNode || f.vol != d.vol {
 		return syscall.EXDEV
 	}
-	_, p, err := d.makeIn(m.Name)
-	if err != nil {
+	if err := d.makeIn(c.rctx, m.Name); err != nil {
 		return err
 	}
-	return d.vol.Link(f.path, p)
+	return d.node.Link(d.as(c.rctx), f.node, m.Name)
 }
 
 // Trename moves fid's file into directory dfid as name.
@@ -193,14 +185,17 @@ func (c *conn) rename(m, r *Msg) error {
 	switch {
 	case f.kind == controlNode && f.ctlNode == control.Root:
 		return control.ErrRemove
-	case f.kind != volNode, f.path == "." && f.snap != nil:
+	case f.kind != volNode, f.snap != nil && f.atRoot():
 		return control.ErrMove
-	case f.path == ".":
+	case f.atRoot():
 		return syscall.EBUSY
 	}
-	p := f.walker()
-	p.path = path.Dir(f.path)
-	return c.move(p, path.Base(f.path), d, m.Name)
+	p, name, err := f.parent(c.rctx)
+	if err != nil {
+		return err
+	}
+	defer p.clunk(c.rctx)
+	return c.move(p, name, d, m.Name, 0)
 }
 
 func (c *conn) renameat(m, r *Msg) error {
@@ -212,58 +207,29 @@ func (c *conn) renameat(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	return c.move(od, m.Name, nd, m.NewName)
+	return c.move(od, m.Name, nd, m.NewName, 0)
 }
 
 // move renames entry oldName of directory od to newName of directory nd,
-// replacing what is there, with rename(2)'s permission checks.
-func (c *conn) move(od *fid, oldName string, nd *fid, newName string) error {
+// with Volume.Rename's flags; the engine checks rename(2)'s permissions.
+// Fids of what moves keep their handles: nothing to follow.
+func (c *conn) move(od *fid, oldName string, nd *fid, newName string, flags int) error {
 	if od.kind != volNode || nd.kind != volNode || od.vol != nd.vol {
 		return control.ErrMove
 	}
 	if err := validName(oldName); err != nil {
 		return err
 	}
-	from := path.Join(od.path, oldName)
 	if control.Reserved(od.servedRoot(), oldName) || control.Reserved(nd.servedRoot(), newName) {
-		if err := mayChange(od, nd); err != nil {
+		if err := mayChange(c.rctx, od, nd); err != nil {
 			return err
 		}
 		return control.ErrRemove
 	}
-	_, to, err := nd.makeIn(newName)
-	if err != nil {
+	if err := validName(newName); err != nil {
 		return err
 	}
-	ofi, err := od.vol.Lstat(od.path)
-	if err != nil {
-		return err
-	}
-	x, err := od.vol.Lstat(from)
-	if err != nil {
-		return err
-	}
-	if !od.user.mayUnlink(ofi.Stat(), x.Stat()) {
-		return syscall.EACCES
-	}
-	if t, err := nd.vol.Lstat(to); err == nil {
-		nfi, err := nd.vol.Lstat(nd.path)
-		if err != nil {
-			return err
-		}
-		if !nd.user.mayUnlink(nfi.Stat(), t.Stat()) {
-			return syscall.EACCES
-		}
-	}
-	// Moving a directory to another parent rewrites its "..".
-	if x.IsDir() && od.path != nd.path && !od.user.may(x.Stat(), mayWrite) {
-		return syscall.EACCES
-	}
-	if err := od.vol.Rename(from, to, 0); err != nil {
-		return err
-	}
-	c.renamed(od.vol, from, to)
-	return nil
+	return od.node.Rename(od.as(c.rctx), oldName, nd.node, newName, flags)
 }
 
 func (c *conn) unlinkat(m, r *Msg) error {
@@ -275,25 +241,18 @@ func (c *conn) unlinkat(m, r *Msg) error {
 		return err
 	}
 	if d.kind != volNode {
-		return d.unlinkControl(m.Name)
+		return d.unlinkControl(c.rctx, m.Name)
 	}
 	if control.Reserved(d.servedRoot(), m.Name) {
-		if err := mayChange(d); err != nil {
+		if err := mayChange(c.rctx, d); err != nil {
 			return err
 		}
 		return control.ErrRemove
 	}
-	fi, err := d.vol.Lstat(path.Join(d.path, m.Name))
-	if err != nil {
-		return err
+	if m.Flags&atRemoveDir != 0 {
+		return d.node.Rmdir(d.as(c.rctx), m.Name)
 	}
-	if fi.IsDir() != (m.Flags&atRemoveDir != 0) {
-		if fi.IsDir() {
-			return syscall.EISDIR
-		}
-		return syscall.ENOTDIR
-	}
-	return d.unlink(d.path, m.Name)
+	return d.node.Unlink(d.as(c.rctx), m.Name)
 }
 
 func (c *conn) getattr(m, r *Msg) error {
@@ -332,10 +291,9 @@ func attrOf(st *cowfs.Stat) Attr {
 	}
 }
 
-// setattr changes what Tsetattr's valid mask names, checking permission as
-// Linux does: mode and explicit times need the owner, a new owner needs
-// root, a new group the owner in that group, a size write permission or
-// a fid open for writing, times set to now the owner or write permission.
+// setattr changes what Tsetattr's valid mask names, in one engine call
+// that checks permission as Linux does: through the fid's open file if it
+// has one (a size then needs no write permission), else its node.
 func (c *conn) setattr(m, r *Msg) error {
 	f, st, err := c.fidStat(m.Fid)
 	if err != nil {
@@ -344,91 +302,51 @@ func (c *conn) setattr(m, r *Msg) error {
 	if f.kind != volNode {
 		return f.setattrControl(uint32(m.Attr.Valid))
 	}
-	a, valid, u := &m.Attr, uint32(m.Attr.Valid), f.user
-	writable := u.may(st, mayWrite) || (f.file != nil && f.flags&syscall.O_ACCMODE != syscall.O_RDONLY)
-	// Linux's client clears a file's set-ID bits after a write by someone
-	// else with a mode change; that much anyone who may write may do.
-	dropsSetID := a.Mode&0o7777 == st.Mode&0o7777&^(syscall.S_ISUID|syscall.S_ISGID) && writable
-	symlink := st.Mode&syscall.S_IFMT == syscall.S_IFLNK
+	a, valid := &m.Attr, uint32(m.Attr.Valid)
 	switch {
-	case symlink && valid&attrMode != 0:
+	case st.Mode&syscall.S_IFMT == syscall.S_IFLNK && valid&attrMode != 0:
 		return syscall.EOPNOTSUPP // a symlink's mode cannot change
-	case symlink && valid&setattrSize != 0:
-		return syscall.EINVAL
-	case valid&attrMode != 0 && !u.owns(st) && !dropsSetID,
-		valid&attrUID != 0 && a.UID != st.UID && !u.root(),
-		valid&attrGID != 0 && a.GID != st.GID && !(u.root() || (u.uid == st.UID && u.inGroup(a.GID))),
-		valid&(setattrAtSet|setattrMtSet) != 0 && !u.owns(st),
-		valid&(setattrAtime|setattrMtime) != 0 && !u.owns(st) && !writable:
-		return syscall.EPERM
-	case valid&setattrSize != 0 && !writable:
-		return syscall.EACCES
-	case valid&setattrSize != 0 && isDir(st):
-		return syscall.EISDIR
 	case valid&setattrSize != 0 && a.Size > 1<<62:
 		return syscall.EFBIG
 	}
-	do := func(onFile func(*cowfs.File) error, onPath func() error) error {
-		if f.file != nil {
-			return onFile(f.file)
-		}
-		return onPath()
-	}
-	if valid&(attrUID|attrGID) != 0 {
-		uid, gid := -1, -1
-		if valid&attrUID != 0 {
-			uid = int(a.UID)
-		}
-		if valid&attrGID != 0 {
-			gid = int(a.GID)
-		}
-		if err := do(func(x *cowfs.File) error { return x.Chown(uid, gid) },
-			func() error { return f.vol.Lchown(f.path, uid, gid) }); err != nil {
-			return err
-		}
-	}
+	var sa cowfs.SetAttr
 	if valid&attrMode != 0 {
-		gid := st.GID
-		if valid&attrGID != 0 {
-			gid = a.GID
-		}
-		mode := u.chmodMode(gid, a.Mode&0o7777)
-		if err := do(func(x *cowfs.File) error { return x.Chmod(mode) },
-			func() error { return f.vol.Chmod(f.path, mode) }); err != nil {
-			return err
-		}
+		mode := a.Mode & 0o7777
+		sa.Mode = &mode
+	}
+	if valid&attrUID != 0 {
+		sa.UID = &a.UID
+	}
+	if valid&attrGID != 0 {
+		sa.GID = &a.GID
 	}
 	if valid&setattrSize != 0 {
-		if err := do(func(x *cowfs.File) error { return x.Truncate(int64(a.Size)) },
-			func() error { return f.vol.Truncate(f.path, int64(a.Size)) }); err != nil {
-			return err
-		}
+		size := int64(a.Size)
+		sa.Size = &size
 	}
-	if valid&(setattrAtime|setattrMtime) != 0 {
-		var at, mt *time.Time // nil: leave as is
-		now := time.Now()
-		for _, c := range []struct {
-			set, given uint32
-			ts         Timespec
-			t          **time.Time
-		}{{setattrAtime, setattrAtSet, a.Atime, &at}, {setattrMtime, setattrMtSet, a.Mtime, &mt}} {
-			if valid&c.set == 0 {
-				continue
-			}
-			t := now
-			if valid&c.given != 0 {
-				if t, err = timeOf(c.ts); err != nil {
-					return err
-				}
-			}
-			*c.t = &t
+	now := time.Now()
+	for _, t := range []struct {
+		set, given uint32
+		ts         Timespec
+		t          **time.Time
+	}{{setattrAtime, setattrAtSet, a.Atime, &sa.Atime}, {setattrMtime, setattrMtSet, a.Mtime, &sa.Mtime}} {
+		if valid&t.set == 0 {
+			continue
 		}
-		if err := do(func(x *cowfs.File) error { return x.SetTimes(at, mt) },
-			func() error { return f.vol.SetTimes(f.path, at, mt) }); err != nil {
-			return err
+		tm := now
+		if valid&t.given != 0 {
+			if tm, err = timeOf(t.ts); err != nil {
+				return err
+			}
 		}
+		*t.t = &tm
 	}
-	return nil
+	sa.TimesNow = valid&(setattrAtSet|setattrMtSet) == 0
+	if f.file != nil {
+		return f.file.Setattr(f.as(c.rctx), sa)
+	}
+	_, err = f.node.Setattr(f.as(c.rctx), sa)
+	return err
 }
 
 // direntType is the d_type of a mode.
@@ -445,7 +363,7 @@ func (c *conn) readdir(m, r *Msg) error {
 		return perr(syscall.EBADF, "fid is not an open directory")
 	}
 	if m.Offset == 0 || f.dir.ents == nil {
-		if err := f.relist(); err != nil {
+		if err := f.relist(c.rctx); err != nil {
 			return err
 		}
 	}
@@ -472,22 +390,24 @@ func (c *conn) readdir(m, r *Msg) error {
 
 // relist takes a new listing of an open directory; for 9P2000.L it starts
 // with "." and "..".
-func (f *fid) relist() error {
-	ents, err := f.list()
+func (f *fid) relist(ctx context.Context) error {
+	ents, err := f.list(ctx)
 	if err != nil {
 		return err
 	}
-	self, err := f.stat()
+	self, err := f.stat(ctx)
 	if err != nil {
 		return err
 	}
 	parent := self
-	if up := f.walker(); !f.servedRoot() {
-		if _, err := up.step(".."); err == nil {
-			if st, err := up.stat(); err == nil {
+	if !f.servedRoot() {
+		up := f.walker()
+		if _, err := up.step(ctx, ".."); err == nil {
+			if st, err := up.stat(ctx); err == nil {
 				parent = st
 			}
 		}
+		up.clunk(ctx)
 	}
 	f.dir.ents = append([]dirEntry{{".", self}, {"..", parent}}, ents...)
 	return nil
@@ -548,45 +468,17 @@ func (x *xattrFid) write(data []byte, off uint64) (int, error) {
 }
 
 // commit sets the attribute written; a size of 0 removes it.
-func (x *xattrFid) commit(f *fid) error {
+func (x *xattrFid) commit(ctx context.Context, f *fid) error {
 	if !x.create {
 		return nil
 	}
 	if x.size == 0 {
-		return f.vol.RemoveXattr(f.path, x.name)
+		return f.node.RemoveXattr(f.as(ctx), x.name)
 	}
 	if uint64(len(x.data)) != x.size {
 		return perr(syscall.EINVAL, "extended attribute %s: %d bytes written of %d", x.name, len(x.data), x.size)
 	}
-	return f.vol.SetXattr(f.path, x.name, x.data, x.flags)
-}
-
-// xattrAccess checks the user's right to read or change extended
-// attribute name of a file with st, as Linux does: "user." names follow
-// the file's read and write bits; "trusted." ones are root's, and so is
-// changing "security." ones; the rest (system.: ACLs) are readable by all
-// and changeable by the owner, except that a default ACL on a file that is
-// not a directory is refused before ownership counts (the engine answers
-// EACCES, or nothing to remove).
-func xattrAccess(u *cred, st *cowfs.Stat, name string, write bool) error {
-	switch {
-	case write && name == acl.DefaultXattr && st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
-	case strings.HasPrefix(name, "user."):
-		want := uint32(mayRead)
-		if write {
-			want = mayWrite
-		}
-		if !u.may(st, want) {
-			return syscall.EACCES
-		}
-	case strings.HasPrefix(name, "trusted."), write && strings.HasPrefix(name, "security."):
-		if !u.root() {
-			return syscall.EPERM
-		}
-	case write && !u.owns(st):
-		return syscall.EPERM
-	}
-	return nil
+	return f.node.SetXattr(f.as(ctx), x.name, x.data, x.flags)
 }
 
 func (c *conn) xattrwalk(m, r *Msg) error {
@@ -601,8 +493,7 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 	} else if f.opened() {
 		return perr(syscall.EBUSY, "xattrwalk of open fid %d", m.Fid)
 	}
-	st, err := f.stat()
-	if err != nil {
+	if _, err := f.stat(c.rctx); err != nil {
 		return err
 	}
 	x := &xattrFid{}
@@ -611,31 +502,30 @@ func (c *conn) xattrwalk(m, r *Msg) error {
 		return syscall.ENODATA // the nodes of .cowfs have no extended attributes
 	case f.kind != volNode:
 	case m.Name == "":
-		names, err := f.vol.ListXattr(f.path)
+		names, err := f.node.ListXattr(f.as(c.rctx))
 		if err != nil {
 			return err
 		}
 		for _, n := range names {
-			if strings.HasPrefix(n, "trusted.") && !f.user.root() {
-				continue // hidden from others, as on Linux
-			}
 			x.data = append(append(x.data, n...), 0)
 		}
 	default:
-		if err := xattrAccess(f.user, st, m.Name, false); err != nil {
-			return err
-		}
-		if x.data, err = f.vol.GetXattr(f.path, m.Name); err != nil {
+		if x.data, err = f.node.GetXattr(f.as(c.rctx), m.Name); err != nil {
 			return err
 		}
 	}
 	nf := f.walker()
 	nf.xattr = x
+	if m.Newfid == m.Fid {
+		f.clunk(c.rctx)
+	}
 	c.fids[m.Newfid] = nf
 	r.Size = uint64(len(x.data))
 	return nil
 }
 
+// xattrcreate turns the fid into an extended attribute to write, set when
+// it is clunked; the engine checks now whether the user may set it.
 func (c *conn) xattrcreate(m, r *Msg) error {
 	f, err := c.fid(m.Fid)
 	if err != nil {
@@ -652,17 +542,10 @@ func (c *conn) xattrcreate(m, r *Msg) error {
 	if m.Size > xattrMaxValue {
 		return syscall.E2BIG
 	}
-	st, err := f.stat()
-	if err != nil {
-		return err
-	}
-	if err := xattrAccess(f.user, st, m.Name, true); err != nil {
+	if err := f.node.MayXattr(f.as(c.rctx), m.Name, true); err != nil {
 		return err
 	}
 	flags := int(m.Flags) & (cowfs.XattrCreate | cowfs.XattrReplace)
-	if m.Name == acl.AccessXattr && !f.user.root() && !f.user.inGroup(st.GID) {
-		flags |= cowfs.XattrClearSGID // as Linux, for an owner outside the file's group
-	}
 	f.xattr = &xattrFid{create: true, name: m.Name, size: m.Size, flags: flags}
 	return nil
 }

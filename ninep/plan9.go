@@ -1,9 +1,9 @@
 package ninep
 
 import (
+	"context"
 	"math"
 	"os"
-	"path"
 	"syscall"
 	"time"
 
@@ -46,17 +46,20 @@ func (c *conn) open(m, r *Msg) error {
 		return perr(syscall.EINVAL, "bad open mode %#x", m.OMode)
 	}
 	if m.OMode&oRclose != 0 {
-		if err := f.mayRemove(); err != nil {
+		if err := f.mayRemove(c.rctx); err != nil {
 			return err
 		}
 	}
 	if m.OMode&3 == plan9.OEXEC {
-		st, err := f.stat()
+		st, err := f.stat(c.rctx)
 		if err != nil {
 			return err
 		}
-		if !f.user.may(st, mayExec) || isDir(st) {
+		if isDir(st) {
 			return syscall.EACCES
+		}
+		if err := f.may(c.rctx, cowfs.MayExec); err != nil {
+			return err
 		}
 	}
 	if err := c.openAs(f, openFlags(m.OMode), r); err != nil {
@@ -66,23 +69,18 @@ func (c *conn) open(m, r *Msg) error {
 	return nil
 }
 
-// mayRemove checks, for ORCLOSE, that the user may remove f's file.
-func (f *fid) mayRemove() error {
-	if f.kind != volNode || f.path == "." {
+// mayRemove checks, for ORCLOSE, that the user may change the directory
+// holding f's file (the engine decides the rest at the removal).
+func (f *fid) mayRemove(ctx context.Context) error {
+	if f.kind != volNode || f.atRoot() {
 		return syscall.EPERM
 	}
-	dir, err := f.vol.Lstat(path.Dir(f.path))
+	d, _, err := f.parent(ctx)
 	if err != nil {
 		return err
 	}
-	x, err := f.stat()
-	if err != nil {
-		return err
-	}
-	if !f.user.mayUnlink(dir.Stat(), x) {
-		return syscall.EACCES
-	}
-	return nil
+	defer d.clunk(ctx)
+	return mayChange(ctx, d)
 }
 
 // create makes a file or directory with Plan 9's rules: the group is the
@@ -95,9 +93,10 @@ func (c *conn) create(m, r *Msg) error {
 	if m.Perm&(plan9.DMSYMLINK|plan9.DMDEVICE|plan9.DMNAMEDPIPE|plan9.DMSOCKET|plan9.DMAUTH|plan9.DMMOUNT) != 0 {
 		return perr(syscall.EINVAL, "9P2000 create makes files and directories only")
 	}
+	ctx := f.asGroup(c.rctx, dir.GID)
 	if m.Perm&plan9.DMDIR == 0 {
 		mode := m.Perm & (^uint32(0o777) | dir.Mode&0o666) & 0o777
-		if r.Qid, err = f.createFile(m.Name, openFlags(m.OMode&^oTrunc), mode, dir.GID); err != nil {
+		if r.Qid, err = f.createFile(ctx, m.Name, openFlags(m.OMode&^oTrunc), mode); err != nil {
 			return err
 		}
 		f.rclose = m.OMode&oRclose != 0
@@ -110,17 +109,21 @@ func (c *conn) create(m, r *Msg) error {
 	if m.OMode&3 != plan9.OREAD || m.OMode&oTrunc != 0 {
 		return syscall.EISDIR
 	}
-	_, p, err := f.makeIn(m.Name)
+	if err := f.makeIn(c.rctx, m.Name); err != nil {
+		return err
+	}
+	n, err := f.node.Mkdir(ctx, m.Name, m.Perm&(^uint32(0o777)|dir.Mode&0o777)&0o777)
 	if err != nil {
 		return err
 	}
-	if err := f.vol.Mkdir(p, mkdirMode(dir, m.Perm&(^uint32(0o777)|dir.Mode&0o777)&0o777)); err != nil {
+	fi, err := n.Stat(ctx)
+	if err != nil {
+		n.Release()
 		return err
 	}
-	if r.Qid, err = f.made(p, dir.GID); err != nil {
-		return err
-	}
-	f.path, f.isOpen, f.flags, f.dir = p, true, os.O_RDONLY, &dirList{}
+	f.setNode(f.vol, n)
+	r.Qid = f.qidOf(f.mapped(fi.Stat()))
+	f.isOpen, f.flags, f.dir = true, os.O_RDONLY, &dirList{}
 	f.rclose = m.OMode&oRclose != 0
 	r.Iounit = c.msize - ioHeader
 	return nil
@@ -131,12 +134,9 @@ func (c *conn) stat(m, r *Msg) error {
 	if err != nil {
 		return err
 	}
-	name := path.Base(f.describe())
-	if f.kind == volNode && f.path == "." {
-		name = "/"
-		if f.snap != nil {
-			name = f.snap.Name()
-		}
+	name, err := f.name(c.rctx)
+	if err != nil {
+		return err
 	}
 	r.Stat, err = c.dirOf(name, st).Bytes()
 	return err
@@ -186,7 +186,7 @@ func (c *conn) dirOf(name string, st *cowfs.Stat) *plan9.Dir {
 func (c *conn) readStats(f *fid, off uint64, n uint32) ([]byte, error) {
 	d := f.dir
 	if off == 0 {
-		ents, err := f.list()
+		ents, err := f.list(c.rctx)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +216,10 @@ func (c *conn) readStats(f *fid, off uint64, n uint32) ([]byte, error) {
 // wstat changes what a Twstat asks: the name (a rename within the
 // directory), the permission bits, the group, the length and the
 // modification time. Fields at their "don't touch" values are kept; a
-// Twstat that touches nothing syncs the file.
+// Twstat that touches nothing syncs the file. It is all or nothing: the
+// rename is done first (refused if the name is taken), then the rest in
+// one engine call that checks all before it changes anything; if that
+// fails, the rename is undone.
 func (c *conn) wstat(m, r *Msg) error {
 	f, err := c.fid(m.Fid)
 	if err != nil {
@@ -229,33 +232,33 @@ func (c *conn) wstat(m, r *Msg) error {
 	if f.kind != volNode {
 		return syscall.EPERM
 	}
-	st, err := f.stat()
+	st, err := f.stat(c.rctx)
 	if err != nil {
 		return err
 	}
-	u, v := f.user, f.vol
 	if d.Type != ^uint16(0) || d.Dev != ^uint32(0) || d.Atime != ^uint32(0) ||
 		d.Qid.Type != ^uint8(0) || d.Qid.Vers != ^uint32(0) || d.Qid.Path != ^uint64(0) || d.Muid != "" {
 		return perr(syscall.EPERM, "wstat cannot change type, dev, qid, atime or muid")
 	}
+	var sa cowfs.SetAttr
 	if d.Mode != ^plan9.Perm(0) {
 		if (d.Mode&plan9.DMDIR != 0) != isDir(st) {
 			return perr(syscall.EPERM, "wstat cannot change the directory bit")
 		}
-		if !u.owns(st) {
-			return syscall.EPERM
-		}
 		if st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 			return syscall.EOPNOTSUPP // a symlink's mode cannot change
 		}
+		// Plan 9 has no set-ID bits: they stay as they are.
+		mode := uint32(d.Mode&0o777) | st.Mode&0o7000
+		sa.Mode = &mode
 	}
-	gid := uint32(NoUname)
 	if d.Gid != "" {
-		if gid, err = gidOf(d.Gid); err != nil {
+		gid, err := gidOf(d.Gid)
+		if err != nil {
 			return err
 		}
-		if gid != st.GID && !(u.root() || (u.uid == st.UID && u.inGroup(gid))) {
-			return syscall.EPERM
+		if gid != st.GID {
+			sa.GID = &gid
 		}
 	}
 	if d.Uid != "" {
@@ -271,73 +274,44 @@ func (c *conn) wstat(m, r *Msg) error {
 		if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 			return syscall.EINVAL
 		}
-		if !u.may(st, mayWrite) {
-			return syscall.EACCES
-		}
 		if d.Length > 1<<62 {
 			return syscall.EFBIG
 		}
-	}
-	if d.Mtime != ^uint32(0) && !u.owns(st) {
-		return syscall.EPERM
-	}
-	rename := d.Name != "" && d.Name != path.Base(f.path)
-	if rename {
-		if f.path == "." {
-			return syscall.EBUSY
-		}
-		if err := validName(d.Name); err != nil {
-			return err
-		}
-		dir := f.walker()
-		dir.path = path.Dir(f.path)
-		dst, to, err := dir.makeIn(d.Name)
-		if err != nil {
-			return err
-		}
-		if !u.mayUnlink(dst, st) {
-			return syscall.EACCES // the sticky bit
-		}
-		// Twstat is all or nothing: an existing target fails it before
-		// anything changes.
-		if _, err := v.Lstat(to); err == nil {
-			return syscall.EEXIST
-		}
-	}
-	// Everything is checked: make the changes.
-	if d.Mode != ^plan9.Perm(0) {
-		newGid := st.GID
-		if gid != NoUname {
-			newGid = gid
-		}
-		if err := v.Chmod(f.path, u.chmodMode(newGid, uint32(d.Mode&0o777)|st.Mode&0o7000)); err != nil {
-			return err
-		}
-	}
-	if gid != NoUname && gid != st.GID {
-		if err := v.Lchown(f.path, -1, int(gid)); err != nil {
-			return err
-		}
-	}
-	if d.Length != ^uint64(0) {
-		if err := v.Truncate(f.path, int64(d.Length)); err != nil {
-			return err
-		}
+		size := int64(d.Length)
+		sa.Size = &size
 	}
 	if d.Mtime != ^uint32(0) {
 		mt := time.Unix(int64(d.Mtime), 0)
-		if err := v.SetTimes(f.path, nil, &mt); err != nil {
+		sa.Mtime = &mt
+	}
+	changes := sa.Mode != nil || sa.GID != nil || sa.Size != nil || sa.Mtime != nil
+	renamed := false
+	var dir *fid
+	var oldName string
+	if d.Name != "" {
+		if f.atRoot() {
+			return syscall.EBUSY
+		}
+		if dir, oldName, err = f.parent(c.rctx); err != nil {
+			return err
+		}
+		defer dir.clunk(c.rctx)
+		if d.Name != oldName {
+			if err := c.move(dir, oldName, dir, d.Name, cowfs.RenameNoReplace); err != nil {
+				return err
+			}
+			renamed = true
+		}
+	}
+	if changes {
+		if _, err := f.node.Setattr(f.as(c.rctx), sa); err != nil {
+			if renamed {
+				c.move(dir, d.Name, dir, oldName, cowfs.RenameNoReplace)
+			}
 			return err
 		}
 	}
-	if rename {
-		to := path.Join(path.Dir(f.path), d.Name)
-		if err := v.Rename(f.path, to, cowfs.RenameNoReplace); err != nil {
-			return err
-		}
-		c.renamed(v, f.path, to)
-	}
-	if d.Mode == ^plan9.Perm(0) && gid == NoUname && d.Length == ^uint64(0) && d.Mtime == ^uint32(0) && !rename {
+	if !changes && d.Gid == "" && !renamed {
 		if f.file != nil {
 			return f.file.Sync()
 		}

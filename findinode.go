@@ -134,20 +134,3 @@ func (v *Volume) searchIno(ctx context.Context, ino uint64) (string, error) {
 	return "", errorf(op, "", syscall.ESTALE, errNoInode)
 }
 
-// Parent returns a handle on the directory that holds the node, and the
-// node's name there: for a directory, its parent (the node a file handle's
-// owner reconnects it to). The root, a hard-linked file (which has no one
-// parent), an unlinked open file and a removed node have none: ESTALE.
-func (n *Inode) Parent(ctx context.Context) (*Inode, string, error) {
-	const op = "parent"
-	_, err := n.begin(ctx, op, false)
-	defer n.end()
-	if err != nil {
-		return nil, "", err
-	}
-	x := n.x
-	if x.parent == nil || x.parent.removed {
-		return nil, "", errorf(op, x.path(), syscall.ESTALE, errors.New("no parent directory"))
-	}
-	return n.v.handle(x.parent), x.name, nil
-}

@@ -500,7 +500,7 @@ func (n *Inode) Parent(ctx context.Context) (*Inode, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if n.x.parent == nil {
+	if n.x.parent == nil || n.x.parent.removed {
 		return nil, "", errorf("parent", n.x.path(), syscall.ENOENT, errors.New("no directory holds it"))
 	}
 	return n.v.handle(n.x.parent), n.x.name, nil

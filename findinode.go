@@ -133,4 +133,3 @@ func (v *Volume) searchIno(ctx context.Context, ino uint64) (string, error) {
 	}
 	return "", errorf(op, "", syscall.ESTALE, errNoInode)
 }
-

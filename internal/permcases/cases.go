@@ -2,6 +2,7 @@ package permcases
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 
 	"github.com/cowfs/cowfs/acl"
@@ -22,8 +23,13 @@ func file(p string, mode uint32, o owner) Node {
 	return Node{Path: p, Kind: File, Mode: mode, UID: o.uid, GID: o.gid, Content: "data", Xattrs: map[string]string{xattrName: xattrValue}}
 }
 
+// plain is a file without attributes.
+func plain(p string, mode uint32, o owner) Node {
+	return Node{Path: p, Kind: File, Mode: mode, UID: o.uid, GID: o.gid, Content: "data"}
+}
+
 func dir(p string, mode uint32, o owner) Node {
-	return Node{Path: p, Kind: Dir, Mode: mode, UID: o.uid, GID: o.gid, Xattrs: map[string]string{xattrName: xattrValue}}
+	return Node{Path: p, Kind: Dir, Mode: mode, UID: o.uid, GID: o.gid}
 }
 
 var users = []User{Root, Alice, Bob}
@@ -91,11 +97,16 @@ func fileOps(p string, o owner, mode uint32) []Op {
 // fileCases: a file f of the case's directory, of every mode and owner,
 // and everything done to it.
 func fileCases(add func(Case)) {
-	modes := []uint32{0o600, 0o644, 0o604, 0o660, 0o666, 0o755, 0o070, 0o4755, 0o2755, 0o2745, 0o6777}
+	modes := []uint32{0o600, 0o644, 0o604, 0o660, 0o070, 0o755, 0o4755, 0o2745, 0o6777}
 	owners := []owner{{Alice.UID, NoGroup}, {Alice.UID, Other}, {0, NoGroup}}
 	for _, mode := range modes {
 		for _, o := range owners {
 			for _, u := range users {
+				// Root may do all but execute without an x bit
+				// and keep set-ID bits: a few modes show it.
+				if u.UID == 0 && !slices.Contains([]uint32{0o644, 0o755, 0o2745, 0o6777}, mode) {
+					continue
+				}
 				for _, op := range fileOps("f", o, mode) {
 					add(Case{
 						Name:  fmt.Sprintf("file/%04o-%v/%v/%v", mode, o, u, op),
@@ -116,12 +127,18 @@ func fileCases(add func(Case)) {
 // d, listing d, and a directory moved between parents (which needs write
 // on the moved one, for its "..").
 func dirCases(add func(Case)) {
-	modes := []uint32{0o755, 0o777, 0o775, 0o733, 0o744, 0o555, 0o1777, 0o1733, 0o2777, 0o3777}
-	owners := []owner{{0, NoGroup}, {Alice.UID, NoGroup}, {0, Other}}
+	modes := []uint32{0o755, 0o777, 0o775, 0o757, 0o733, 0o744, 0o1777, 0o1733, 0o2777}
+	// Alice and Bob are others to a directory of root:4000; Alice owns
+	// one of 4242:65534 and Bob is in its group.
+	owners := []owner{{0, Other}, {Alice.UID, NoGroup}}
 	victims := []uint32{0, Alice.UID, Bob.UID}
 	for _, mode := range modes {
 		for _, o := range owners {
 			for _, u := range users {
+				// Root passes every check but the sticky bit's.
+				if u.UID == 0 && mode != 0o755 && mode != 0o1777 {
+					continue
+				}
 				common := []Op{
 					{Kind: Open, Path: "d/new", Flags: syscall.O_WRONLY | syscall.O_CREAT | syscall.O_EXCL, Mode: 0o666},
 					{Kind: Open, Path: "d/new", Flags: syscall.O_WRONLY | syscall.O_CREAT | syscall.O_EXCL, Mode: 0o2775},
@@ -150,10 +167,10 @@ func dirCases(add func(Case)) {
 				for _, v := range victims {
 					nodes := []Node{
 						dir("d", mode, o),
-						file("d/f", 0o644, owner{v, NoGroup}),
+						plain("d/f", 0o644, owner{v, NoGroup}),
 						dir("d/sub", 0o755, owner{v, NoGroup}),
 						dir("e", 0o777, owner{0, 0}),
-						file("e/x", 0o644, owner{v, NoGroup}),
+						plain("e/x", 0o644, owner{v, NoGroup}),
 					}
 					ops := victimOps
 					if v == Bob.UID {

@@ -54,8 +54,8 @@ func TestCasesOnLinux(t *testing.T) {
 	}
 	const reg, dir = syscall.S_IFREG, syscall.S_IFDIR
 	// Another user's file in a sticky world-writable directory stays.
-	check("dir/1777-0:65534/victim-4343/u4242/unlink d/f", syscall.EPERM, "d/f", reg|0o644, 4343, NoGroup)
-	check("dir/1777-0:65534/victim-4242/u4242/unlink d/f", 0, "", 0, 0, 0)
+	check("dir/1777-0:4000/victim-4343/u4242/unlink d/f", syscall.EPERM, "d/f", reg|0o644, 4343, NoGroup)
+	check("dir/1777-0:4000/victim-4242/u4242/unlink d/f", 0, "", 0, 0, 0)
 	check("dir/1777-4242:65534/victim-4343/u4242/unlink d/f", 0, "", 0, 0, 0)
 	// chmod g+s by the owner outside the file's group drops the bit.
 	check("file/0644-4242:4000/u4242/chmod f 2644", 0, "f", reg|0o644, 4242, Other)
@@ -74,16 +74,16 @@ func TestCasesOnLinux(t *testing.T) {
 	check("file/6777-4242:65534/root/write f", 0, "f", reg|0o6777, 4242, NoGroup)
 	// Times: anyone who may write sets them to now, only the owner to
 	// a time of its choosing.
-	check("file/0666-0:65534/u4242/utimes-now f", 0, "", 0, 0, 0)
-	check("file/0666-0:65534/u4242/utimes-set f", syscall.EPERM, "", 0, 0, 0)
+	check("file/0660-0:65534/u4242/utimes-now f", 0, "", 0, 0, 0)
+	check("file/0660-0:65534/u4242/utimes-set f", syscall.EPERM, "", 0, 0, 0)
 	check("file/0644-0:65534/u4242/utimes-now f", syscall.EACCES, "", 0, 0, 0)
 	// No lookup without search permission, no listing without read.
-	check("dir/0744-0:65534/victim-4343/u4242/stat d/f", syscall.EACCES, "", 0, 0, 0)
-	check("dir/0733-0:65534/victim-4343/u4242/readdir d", syscall.EACCES, "", 0, 0, 0)
+	check("dir/0744-0:4000/victim-4343/u4242/stat d/f", syscall.EACCES, "", 0, 0, 0)
+	check("dir/0733-0:4000/victim-4343/u4242/readdir d", syscall.EACCES, "", 0, 0, 0)
 	// Moving another's directory to a new parent needs write on it
 	// (its ".." changes); renaming it in place does not.
-	check("dir/0777-0:65534/victim-4343/u4242/rename d/sub e/sub", syscall.EACCES, "d/sub", dir|0o755, 4343, NoGroup)
-	check("dir/0777-0:65534/victim-4343/u4242/rename d/sub d/sub2", 0, "d/sub2", dir|0o755, 4343, NoGroup)
+	check("dir/0777-0:4000/victim-4343/u4242/rename d/sub e/sub", syscall.EACCES, "d/sub", dir|0o755, 4343, NoGroup)
+	check("dir/0777-0:4000/victim-4343/u4242/rename d/sub d/sub2", 0, "d/sub2", dir|0o755, 4343, NoGroup)
 	// A set-group-ID directory passes on its group, and the bit to
 	// directories; a group-executable set-group-ID file of a group its
 	// maker is not in loses the bit.
@@ -102,6 +102,6 @@ func TestCasesOnLinux(t *testing.T) {
 	// Hard links to others' files need read and write on them
 	// (fs.protected_hardlinks).
 	if b, _ := os.ReadFile("/proc/sys/fs/protected_hardlinks"); string(b) == "1\n" {
-		check("dir/0777-0:65534/victim-4343/u4242/link d/f d/l", syscall.EPERM, "", 0, 0, 0)
+		check("dir/0777-0:4000/victim-4343/u4242/link d/f d/l", syscall.EPERM, "", 0, 0, 0)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -11,7 +12,8 @@ import (
 // Runner is a target the cases run on that is not the operating system
 // (the engine's Go API, a 9P server). Paths are slash-separated and
 // relative to the target's root; Run gives each case a directory of its
-// own and makes it (mode 0755, root's) with Setup before the case's nodes.
+// own (two levels down) and makes it and its parent (mode 0755, root's)
+// with Setup before the case's nodes.
 type Runner interface {
 	// Setup makes n as root: the entry, then its extended attributes,
 	// owner, mode (set-ID bits included) and ACLs, in that order.
@@ -27,16 +29,23 @@ type Runner interface {
 // outcomes.
 func Run(t testing.TB, r Runner, cases []Case) []Outcome {
 	t.Helper()
-	setupAll(t, r, cases)
+	setupAll(t, r, cases, 1)
 	errnos := make([]syscall.Errno, len(cases))
 	for i, c := range cases {
 		errnos[i] = r.Do(c.User, prefixed(caseDir(i), c.Op))
 	}
-	return outcomes(t, r, cases, errnos)
+	return outcomes(t, r, cases, errnos, 1)
 }
 
+// perGroup is how many cases' directories share a parent (a directory of
+// thousands of entries would make every setup slow).
+const perGroup = 64
+
+// groupDir is the parent of the i'th case's directory.
+func groupDir(i int) string { return fmt.Sprintf("g%d", i/perGroup) }
+
 // caseDir is the directory of the i'th case.
-func caseDir(i int) string { return fmt.Sprintf("c%d", i) }
+func caseDir(i int) string { return fmt.Sprintf("%s/c%d", groupDir(i), i) }
 
 // prefixed is op with its paths below dir.
 func prefixed(dir string, op Op) Op {
@@ -47,37 +56,80 @@ func prefixed(dir string, op Op) Op {
 	return op
 }
 
-// setupAll makes every case's directory and nodes.
-func setupAll(t testing.TB, r interface{ Setup(Node) error }, cases []Case) {
+// forEach calls f for every case, on workers goroutines, and returns the
+// first error (naming its case).
+func forEach(cases []Case, workers int, f func(i int, c Case) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i, cases[i]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("case %s: %w", cases[i].Name, err)
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// setupAll makes every case's directory and nodes, on workers goroutines.
+func setupAll(t testing.TB, r interface{ Setup(Node) error }, cases []Case, workers int) {
 	t.Helper()
-	for i, c := range cases {
+	for i := 0; i < len(cases); i += perGroup {
+		if err := r.Setup(Node{Path: groupDir(i), Kind: Dir, Mode: 0o755}); err != nil {
+			t.Fatalf("make %s: %v", groupDir(i), err)
+		}
+	}
+	err := forEach(cases, workers, func(i int, c Case) error {
 		d := caseDir(i)
 		if err := r.Setup(Node{Path: d, Kind: Dir, Mode: 0o755}); err != nil {
-			t.Fatalf("case %s: make %s: %v", c.Name, d, err)
+			return fmt.Errorf("make %s: %w", d, err)
 		}
 		for _, n := range c.Nodes {
 			n.Path = path.Join(d, n.Path)
 			if err := r.Setup(n); err != nil {
-				t.Fatalf("case %s: make %s: %v", c.Name, n.Path, err)
+				return fmt.Errorf("make %s: %w", n.Path, err)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
-// outcomes lstats what every case names.
-func outcomes(t testing.TB, r interface{ Lstat(string) (Stat, error) }, cases []Case, errnos []syscall.Errno) []Outcome {
+// outcomes lstats what every case names, on workers goroutines.
+func outcomes(t testing.TB, r interface{ Lstat(string) (Stat, error) }, cases []Case, errnos []syscall.Errno, workers int) []Outcome {
 	t.Helper()
 	out := make([]Outcome, len(cases))
-	for i, c := range cases {
+	err := forEach(cases, workers, func(i int, c Case) error {
 		o := Outcome{Errno: errnos[i], After: map[string]Stat{}}
 		for _, p := range c.Paths() {
 			st, err := r.Lstat(path.Join(caseDir(i), p))
 			if err != nil {
-				t.Fatalf("case %s: lstat %s: %v", c.Name, p, err)
+				return fmt.Errorf("lstat %s: %w", p, err)
 			}
 			o.After[p] = st
 		}
 		out[i] = o
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 
 // knownMountDiffs are the cases whose outcome through the mount differs
 // from Linux's on a tmpfs today, with why.
-var knownMountDiffs = known(map[string][]string{
+var knownMountDiffs = permcases.Known(map[string][]string{
 	// A write, truncate or chown by a user outside a file's group
 	// clears a set-group-ID bit without group execute on Linux
 	// (setattr_should_drop_sgid), but the kernel's FUSE client, when the
@@ -44,18 +44,6 @@ var knownMountDiffs = known(map[string][]string{
 		"acl/nogroup-rw-4242:4000/u4343/truncate f",
 	},
 })
-
-// known turns lists of case names under a reason into a map of each name
-// to its reason.
-func known(lists map[string][]string) map[string]string {
-	m := map[string]string{}
-	for why, names := range lists {
-		for _, n := range names {
-			m[n] = why
-		}
-	}
-	return m
-}
 
 // TestPermissionCasesMount runs the permission table through a mount (the
 // kernel checks permissions with default_permissions; cowfs stores what

@@ -13,10 +13,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestCasesOnLinux runs the table on a tmpfs and checks a few outcomes
+// TestPermissionCasesLinux runs the table on a tmpfs and checks a few outcomes
 // that are Linux's rules beyond doubt, so the table's mechanics (setup,
 // users, umask, lstat) are known to be right.
-func TestCasesOnLinux(t *testing.T) {
+func TestPermissionCasesLinux(t *testing.T) {
 	fusetest.RequireRoot(t)
 	cases := Cases()
 	out := RunOS(t, fusetest.Tmpfs(t, "mode=0755"), cases)

@@ -2,6 +2,7 @@ package permcases
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"sort"
 	"sync"
@@ -159,7 +160,23 @@ func Without(t testing.TB, cases []Case, skip func(Case) string) []Case {
 	return kept
 }
 
-// maxReported bounds the mismatches Compare reports one by one.
+// Known turns lists of case names, each under a reason, into the map of
+// each name to its reason that Compare takes.
+func Known(lists map[string][]string) map[string]string {
+	m := map[string]string{}
+	for why, names := range lists {
+		for _, n := range names {
+			if _, dup := m[n]; dup {
+				panic("permcases: case " + n + " listed twice")
+			}
+			m[n] = why
+		}
+	}
+	return m
+}
+
+// maxReported bounds the mismatches Compare reports one by one, unless
+// COWFS_PERMCASES_ALL is set (to list them all, known ones too).
 const maxReported = 40
 
 // Compare fails t for every case whose outcome got differs from want
@@ -171,6 +188,10 @@ func Compare(t testing.TB, cases []Case, want, got []Outcome, known map[string]s
 	t.Helper()
 	if len(want) != len(cases) || len(got) != len(cases) {
 		t.Fatalf("%d cases, %d outcomes wanted, %d got", len(cases), len(want), len(got))
+	}
+	limit, all := maxReported, os.Getenv("COWFS_PERMCASES_ALL") != ""
+	if all {
+		limit = len(cases)
 	}
 	var bad, knownBad int
 	var fixed []string
@@ -184,15 +205,18 @@ func Compare(t testing.TB, cases []Case, want, got []Outcome, known map[string]s
 			fixed = append(fixed, c.Name)
 		case !same && isKnown:
 			knownBad++
+			if all {
+				t.Logf("known: %s (%v as %v):\n\twant %v\n\tgot  %v", c.Name, c.Op, c.User, want[i], got[i])
+			}
 		case !same:
 			bad++
-			if bad <= maxReported {
+			if bad <= limit {
 				t.Errorf("%s (%v as %v):\n\twant %v\n\tgot  %v", c.Name, c.Op, c.User, want[i], got[i])
 			}
 		}
 	}
-	if bad > maxReported {
-		t.Errorf("... and %d more mismatches", bad-maxReported)
+	if bad > limit {
+		t.Errorf("... and %d more mismatches", bad-limit)
 	}
 	for n := range known {
 		if !names[n] {

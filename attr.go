@@ -174,13 +174,13 @@ func (v *Volume) setattrAt(c Cred, op, p string, x *inode, a SetAttr, openForWri
 		}
 	}
 	if a.UID != nil || a.GID != nil {
+		c.chownKillPriv(e)
 		if a.UID != nil {
 			e.UID = *a.UID
 		}
 		if a.GID != nil {
 			e.GID = *a.GID
 		}
-		c.chownKillPriv(e)
 	}
 	if a.Mode != nil {
 		bits := c.chmodBits(e, *a.Mode)

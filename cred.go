@@ -174,9 +174,6 @@ func (c *Cred) mayHardlink(op, p string, x *dirtree.Entry) error {
 // unless c is root (mode_strip_sgid).
 func (c *Cred) newEntry(dir, e *dirtree.Entry) {
 	e.UID, e.GID = c.UID, c.GID
-	if e.Type() == dirtree.TypeLink {
-		return
-	}
 	if dir.Mode&syscall.S_ISGID != 0 {
 		e.GID = dir.GID
 		if e.IsDir() {
@@ -184,7 +181,7 @@ func (c *Cred) newEntry(dir, e *dirtree.Entry) {
 		}
 	}
 	const sgidExec = syscall.S_ISGID | syscall.S_IXGRP
-	if !e.IsDir() && e.Mode&sgidExec == sgidExec && !c.root() && !c.inGroup(e.GID) {
+	if e.Type() != dirtree.TypeLink && !e.IsDir() && e.Mode&sgidExec == sgidExec && !c.root() && !c.inGroup(e.GID) {
 		e.Mode &^= syscall.S_ISGID
 	}
 }
@@ -200,16 +197,17 @@ func (c *Cred) chmodBits(e *dirtree.Entry, mode uint32) uint32 {
 }
 
 // mayChown fails with EPERM unless c may give e owner uid and group gid
-// (negative: unchanged): root may; the owner may only change the group to
-// one of its own.
+// (negative: unchanged), as Linux's chown_ok and chgrp_ok: root may; the
+// owner may "change" the owner to itself and the group to one of its own;
+// no one else may, even to what the file has.
 func (c *Cred) mayChown(op, p string, e *dirtree.Entry, uid, gid int) error {
 	if !c.Check || c.root() {
 		return nil
 	}
-	if uid >= 0 && uint32(uid) != e.UID {
+	if uid >= 0 && (e.UID != c.UID || uint32(uid) != e.UID) {
 		return errorf(op, p, syscall.EPERM, errors.New("only root gives files away"))
 	}
-	if gid >= 0 && uint32(gid) != e.GID && (e.UID != c.UID || !c.inGroup(uint32(gid))) {
+	if gid >= 0 && (e.UID != c.UID || uint32(gid) != e.GID && !c.inGroup(uint32(gid))) {
 		return errorf(op, p, syscall.EPERM, errors.New("not the owner, or not in that group"))
 	}
 	return nil
@@ -233,15 +231,17 @@ func (c *Cred) killPriv(e *dirtree.Entry) bool {
 }
 
 // chownKillPriv clears what a change of owner or group of e clears, as
-// Linux's chown_common does for every caller: on a non-directory,
-// set-user-ID, and set-group-ID if the file is group executable. An
-// unchecked caller's kernel has sent that change itself.
+// Linux's chown_common and setattr_should_drop_sgid do: on a
+// non-directory, set-user-ID, and set-group-ID if the file is group
+// executable or (unless c is root) c is not in its group. It looks at e
+// before the change. An unchecked caller's kernel has sent that change
+// itself.
 func (c *Cred) chownKillPriv(e *dirtree.Entry) {
 	if !c.Check || e.IsDir() {
 		return
 	}
 	e.Mode &^= syscall.S_ISUID
-	if e.Mode&(syscall.S_ISGID|syscall.S_IXGRP) == syscall.S_ISGID|syscall.S_IXGRP {
+	if e.Mode&syscall.S_ISGID != 0 && (e.Mode&syscall.S_IXGRP != 0 || !c.root() && !c.inGroup(e.GID)) {
 		e.Mode &^= syscall.S_ISGID
 	}
 }

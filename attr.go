@@ -95,16 +95,9 @@ func (v *Volume) Truncate(p string, size int64) error {
 
 // setattrPath applies a to the inode p names, as root.
 func (v *Volume) setattrPath(op, p string, follow bool, a SetAttr) error {
-	v.f.mu.Lock()
-	defer v.f.mu.Unlock()
-	if err := v.writable(op, p); err != nil {
-		return err
-	}
-	x, err := v.lookup(op, p, follow)
-	if err != nil {
-		return err
-	}
-	return v.setattrAt(RootCred, op, p, x, a, false)
+	return v.atPath(op, p, follow, func(x *inode) error {
+		return v.setattrAt(RootCred, op, p, x, a, false)
+	})
 }
 
 // SetAttr is a change of a file's attributes, as setattr(2)-like calls
@@ -203,8 +196,9 @@ func (v *Volume) setattrAt(c Cred, op, p string, x *inode, a SetAttr, openForWri
 	return nil
 }
 
-// setattr applies change to the inode p names and updates its ctime.
-func (v *Volume) setattr(op, p string, follow bool, change func(*inode) error) error {
+// atPath runs change on the inode p names in a writable volume, under the
+// FS lock.
+func (v *Volume) atPath(op, p string, follow bool, change func(*inode) error) error {
 	v.f.mu.Lock()
 	defer v.f.mu.Unlock()
 	if err := v.writable(op, p); err != nil {
@@ -214,9 +208,5 @@ func (v *Volume) setattr(op, p string, follow bool, change func(*inode) error) e
 	if err != nil {
 		return err
 	}
-	if err := change(x); err != nil {
-		return wrapIO(op, p, err)
-	}
-	x.stamp(false)
-	return nil
+	return change(x)
 }

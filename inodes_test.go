@@ -10,20 +10,6 @@ import (
 	"github.com/cowfs/cowfs/store/mem"
 )
 
-func memVolume(t *testing.T) (*FS, *Volume) {
-	t.Helper()
-	f, err := Open(mem.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	v, err := f.CreateVolume("main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, v
-}
-
 func wantErrno(t *testing.T, what string, err error, want syscall.Errno) {
 	t.Helper()
 	if got := Errno(err); got != want {
@@ -35,7 +21,7 @@ func wantErrno(t *testing.T, what string, err error, want syscall.Errno) {
 // into another directory) while a handle and a File are on it is still
 // reached through both, and a removed node's handle answers ENOENT.
 func TestInodeHandles(t *testing.T) {
-	_, v := memVolume(t)
+	_, v := apiFS(t)
 	ctx := context.Background()
 	root := v.RootInode()
 	defer root.Release()
@@ -139,7 +125,7 @@ func TestInodePinned(t *testing.T) {
 // group of a set-group-ID directory (and a directory its bit), and the
 // caller's umask applies.
 func TestCredCreate(t *testing.T) {
-	_, v := memVolume(t)
+	_, v := apiFS(t)
 	root := v.RootInode()
 	if err := v.Mkdir("sg", 0o777); err != nil {
 		t.Fatal(err)
@@ -175,7 +161,7 @@ func TestCredCreate(t *testing.T) {
 // TestCredChecks: a checked caller is refused what Linux refuses another
 // user, and allowed what it allows.
 func TestCredChecks(t *testing.T) {
-	_, v := memVolume(t)
+	_, v := apiFS(t)
 	root := v.RootInode()
 	must := func(err error) {
 		t.Helper()
@@ -253,7 +239,7 @@ func TestCredChecks(t *testing.T) {
 // "trusted." names; Permits decides for a described node as for a stored
 // one.
 func TestInodeFrontendHelpers(t *testing.T) {
-	_, v := memVolume(t)
+	_, v := apiFS(t)
 	ctx := context.Background()
 	user := WithCred(ctx, Cred{UID: 4242, GID: 4242, Check: true})
 	must := func(err error) {

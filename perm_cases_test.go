@@ -13,7 +13,6 @@ import (
 	"github.com/cowfs/cowfs/acl"
 	"github.com/cowfs/cowfs/internal/fusetest"
 	"github.com/cowfs/cowfs/internal/permcases"
-	"github.com/cowfs/cowfs/store/mem"
 )
 
 // TestPermissionCases runs the permission cases through the handle API
@@ -22,15 +21,7 @@ func TestPermissionCases(t *testing.T) {
 	fusetest.RequireRoot(t)
 	cases := permcases.Cases()
 	want := permcases.RunOS(t, fusetest.Tmpfs(t, ""), cases)
-	f, err := Open(mem.New(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	v, err := f.CreateVolume("main")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, v := apiFS(t)
 	got := permcases.Run(t, apiRunner{v}, cases)
 	permcases.Compare(t, cases, want, got, nil)
 }
@@ -88,25 +79,13 @@ func (r apiRunner) Lstat(p string) (permcases.Stat, error) {
 		return permcases.Stat{}, err
 	}
 	st := fi.Stat()
-	s := permcases.Stat{Exists: true, Mode: st.Mode, UID: st.UID, GID: st.GID}
-	switch st.Mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-		s.Size = st.Size
-	case syscall.S_IFLNK:
-		return s, nil
-	}
-	for _, a := range []struct {
-		name string
-		to   *string
-	}{{acl.AccessXattr, &s.ACL}, {acl.DefaultXattr, &s.Default}} {
-		b, err := r.v.GetXattr(p, a.name)
-		if err == nil {
-			*a.to = string(b)
-		} else if !errors.Is(err, syscall.ENODATA) {
-			return s, err
+	return permcases.NewStat(st.Mode, st.UID, st.GID, st.Size, func(name string) (string, error) {
+		b, err := r.v.GetXattr(p, name)
+		if errors.Is(err, syscall.ENODATA) {
+			return "", nil
 		}
-	}
-	return s, nil
+		return string(b), err
+	})
 }
 
 // fixedTime is the time UtimesSet sets (permcases' own).

@@ -42,7 +42,13 @@ func (v *Volume) SetXattr(p, name string, value []byte, flags int) error {
 // xattrPath runs change on the inode p names (a final symlink is not
 // followed) and updates its change time if change succeeds.
 func (v *Volume) xattrPath(op, p string, change func(*inode) error) error {
-	return v.setattr(op, p, false, change)
+	return v.atPath(op, p, false, func(x *inode) error {
+		if err := change(x); err != nil {
+			return wrapIO(op, p, err)
+		}
+		x.stamp(false)
+		return nil
+	})
 }
 
 // setXattrAt is SetXattr of x for c (Cred.xattrAccess); the caller updates

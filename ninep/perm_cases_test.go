@@ -81,24 +81,13 @@ func (r *permRunner) Lstat(p string) (permcases.Stat, error) {
 		return permcases.Stat{}, err
 	}
 	st := fi.Stat()
-	s := permcases.Stat{Exists: true, Mode: st.Mode, UID: st.UID, GID: st.GID}
-	switch st.Mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-		s.Size = st.Size
-	case syscall.S_IFLNK:
-		return s, nil
-	}
-	for _, a := range []struct {
-		name string
-		to   *string
-	}{{acl.AccessXattr, &s.ACL}, {acl.DefaultXattr, &s.Default}} {
-		b, err := r.v.GetXattr(p, a.name)
-		if err != nil && !errors.Is(err, syscall.ENODATA) {
-			return s, err
+	return permcases.NewStat(st.Mode, st.UID, st.GID, st.Size, func(name string) (string, error) {
+		b, err := r.v.GetXattr(p, name)
+		if errors.Is(err, syscall.ENODATA) {
+			return "", nil
 		}
-		*a.to = string(b)
-	}
-	return s, nil
+		return string(b), err
+	})
 }
 
 // errno is a reply's error, 0 for success.

@@ -194,19 +194,7 @@ func lstatOS(p string) (Stat, error) {
 	} else if err != nil {
 		return Stat{}, err
 	}
-	s := Stat{Exists: true, Mode: st.Mode, UID: st.Uid, GID: st.Gid}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		s.Size = st.Size
-	case unix.S_IFLNK:
-		return s, nil
-	}
-	var err error
-	if s.ACL, err = getACL(p, acl.AccessXattr); err != nil {
-		return s, err
-	}
-	s.Default, err = getACL(p, acl.DefaultXattr)
-	return s, err
+	return NewStat(st.Mode, st.Uid, st.Gid, st.Size, func(name string) (string, error) { return getACL(p, name) })
 }
 
 func getACL(p, name string) (string, error) {

@@ -208,6 +208,25 @@ type Stat struct {
 	Default  string // the default ACL's xattr form, "" for none
 }
 
+// NewStat describes a file that exists with the given mode, owner and size,
+// reading its ACL attributes (not a symlink's) with getACL, which returns ""
+// for one the file does not have.
+func NewStat(mode, uid, gid uint32, size int64, getACL func(name string) (string, error)) (Stat, error) {
+	s := Stat{Exists: true, Mode: mode, UID: uid, GID: gid}
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		s.Size = size
+	case syscall.S_IFLNK:
+		return s, nil
+	}
+	var err error
+	if s.ACL, err = getACL(acl.AccessXattr); err != nil {
+		return s, err
+	}
+	s.Default, err = getACL(acl.DefaultXattr)
+	return s, err
+}
+
 // String describes s as ls -l would, roughly.
 func (s Stat) String() string {
 	if !s.Exists {

@@ -6,62 +6,14 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/mem"
+	"github.com/cowfs/cowfs/store/storetest"
 )
-
-// blockingStore is a store whose Get and Put, while armed, block until their
-// context is done and then fail with its error (doing nothing). Arming
-// with a number of calls to let through first stops an operation part way.
-// Close does nothing, so a test can open a fresh FS on the same store.
-type blockingStore struct {
-	store.Store
-	armed   atomic.Bool
-	pass    atomic.Int64  // armed calls still let through
-	blocked chan struct{} // a token for each call that starts blocking
-}
-
-func newBlockingStore() *blockingStore {
-	return &blockingStore{Store: mem.New(), blocked: make(chan struct{}, 1024)}
-}
-
-// arm makes every Get and Put after the next pass ones block.
-func (s *blockingStore) arm(pass int64) {
-	s.pass.Store(pass)
-	s.armed.Store(true)
-}
-
-func (s *blockingStore) disarm() { s.armed.Store(false) }
-
-func (s *blockingStore) wait(ctx context.Context) error {
-	if !s.armed.Load() || s.pass.Add(-1) >= 0 {
-		return nil
-	}
-	s.blocked <- struct{}{}
-	<-ctx.Done()
-	return ctx.Err()
-}
-
-func (s *blockingStore) Get(ctx context.Context, id store.ID) ([]byte, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Get(ctx, id)
-}
-
-func (s *blockingStore) Put(ctx context.Context, data []byte) (store.ID, error) {
-	if err := s.wait(ctx); err != nil {
-		return store.ID{}, err
-	}
-	return s.Store.Put(ctx, data)
-}
-
-func (*blockingStore) Close() error { return nil }
 
 // bound is how long a cancelled operation may take to return: generous,
 // for loaded machines and the race detector.
@@ -69,12 +21,12 @@ const bound = 5 * time.Second
 
 // started runs fn in a goroutine and returns its error's channel once the
 // store blocks, or with ok false and fn's error if fn returned first.
-func started(t *testing.T, st *blockingStore, fn func() error) (errc chan error, ok bool) {
+func started(t *testing.T, st *storetest.Blocking, fn func() error) (errc chan error, ok bool) {
 	t.Helper()
 	errc = make(chan error, 1)
 	go func() { errc <- fn() }()
 	select {
-	case <-st.blocked:
+	case <-st.Blocked:
 		return errc, true
 	case err := <-errc:
 		errc <- err
@@ -120,9 +72,9 @@ func freshVolume(t *testing.T, st store.Store, opt *Options) (*FS, *Volume) {
 
 // newCancelFS returns an FS on a fresh blocking store, with volume "main"
 // holding the file "f" of data, committed.
-func newCancelFS(t *testing.T, data []byte) (*blockingStore, *FS, *Volume) {
+func newCancelFS(t *testing.T, data []byte) (*storetest.Blocking, *FS, *Volume) {
 	t.Helper()
-	st := newBlockingStore()
+	st := storetest.NewBlocking(mem.New())
 	f, err := Open(st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +106,7 @@ func TestReadAtContextCancel(t *testing.T) {
 	defer fl.Close()
 	p := make([]byte, 100_000)
 	const off = 1<<20 + 12345
-	st.arm(0)
+	st.Arm(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc, ok := started(t, st, func() error { _, err := fl.ReadAtContext(ctx, p, off); return err })
 	if !ok {
@@ -162,7 +114,7 @@ func TestReadAtContextCancel(t *testing.T) {
 	}
 	interrupted(t, cancel, errc)
 
-	st.disarm()
+	st.Disarm()
 	n, err := fl.ReadAtContext(context.Background(), p, off)
 	if err != nil || n != len(p) {
 		t.Fatalf("read after disarming: %d, %v", n, err)
@@ -177,7 +129,7 @@ func TestReadAtContextCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl2.Close()
-	st.arm(0)
+	st.Arm(0)
 	ctx, cancel = context.WithCancel(context.Background())
 	errc, ok = started(t, st, func() error { _, err := fl2.SeekContext(ctx, 4096, SeekHole); return err })
 	if ok {
@@ -186,7 +138,7 @@ func TestReadAtContextCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	st.disarm()
+	st.Disarm()
 	if pos, err := fl2.Seek(4096, SeekHole); err != nil || pos != int64(len(data)) {
 		t.Fatalf("SeekHole: %d, %v; want %d", pos, err, len(data))
 	}
@@ -201,7 +153,9 @@ func TestLockOpCancel(t *testing.T) {
 	if err := v.WriteFile("g", randBytes(2, 200_000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st.arm(0)
+	root := v.RootInode()
+	defer root.Release()
+	st.Arm(0)
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	errc, ok := started(t, st, func() error { return f.CommitContext(ctx1) })
 	if !ok {
@@ -223,14 +177,24 @@ func TestLockOpCancel(t *testing.T) {
 	if d := time.Since(start); d > bound {
 		t.Fatalf("lockOp took %v to give up", d)
 	}
+	// So does a handle's call, holding no lock when it fails (the Stat
+	// after the commit below would wait forever otherwise).
+	ctx4, cancel4 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel4()
+	if _, _, err := root.Lookup(ctx4, "g"); Errno(err) != syscall.EINTR || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Inode.Lookup past its deadline while the lock is held: %v", err)
+	}
 	// A path-based operation waits meanwhile, and runs once the lock is free.
 	statc := make(chan error, 1)
 	go func() { _, err := v.Stat("g"); statc <- err }()
 
 	interrupted(t, cancel1, errc)
-	st.disarm()
+	st.Disarm()
 	if err := <-statc; err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := root.Lookup(context.Background(), "g"); err != nil {
+		t.Fatalf("Inode.Lookup once the lock is free: %v", err)
 	}
 	type key struct{}
 	ctx3 := context.WithValue(context.Background(), key{}, 3)
@@ -309,7 +273,7 @@ func TestCommitCancel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.arm(pass)
+		st.Arm(pass)
 		ctx, cancel := context.WithCancel(context.Background())
 		errc, blocked := started(t, st, func() error { return fl.SyncContext(ctx) })
 		if !blocked {
@@ -324,7 +288,7 @@ func TestCommitCancel(t *testing.T) {
 			return
 		}
 		interrupted(t, cancel, errc)
-		st.disarm()
+		st.Disarm()
 		after, err := st.ListRoots(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -370,7 +334,7 @@ func TestWriteAtContextCancel(t *testing.T) {
 		t.Fatalf("write: %d, %v", n, err)
 	}
 	f.opt.FlushBytes = 64 << 10 // so that moving a's buffer into the rope cuts it
-	st.arm(0)
+	st.Arm(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc, ok := started(t, st, func() error {
 		n, err := fl.WriteAtContext(ctx, b, 3<<20)
@@ -383,7 +347,7 @@ func TestWriteAtContextCancel(t *testing.T) {
 		t.Fatalf("write did not reach the store: %v", <-errc)
 	}
 	interrupted(t, cancel, errc)
-	st.disarm()
+	st.Disarm()
 	got, err := io.ReadAll(io.NewSectionReader(fl, 0, 1<<30))
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +383,7 @@ func TestFlushBufKeepsBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fl.Close()
-	st.arm(0)
+	st.Arm(0)
 	// Buffered: the store is not asked.
 	patch := []byte("buffered bytes")
 	if _, err := fl.WriteAtContext(context.Background(), patch, 1000); err != nil {
@@ -432,7 +396,7 @@ func TestFlushBufKeepsBuffer(t *testing.T) {
 		t.Fatalf("write did not reach the store: %v", <-errc)
 	}
 	interrupted(t, cancel, errc)
-	st.disarm()
+	st.Disarm()
 	want := bytes.Clone(data)
 	copy(want[1000:], patch)
 	got, err := io.ReadAll(io.NewSectionReader(fl, 0, 1<<30))

@@ -250,9 +250,14 @@ func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, er
 // Write writes at the file offset (at the end with O_APPEND) and moves the
 // offset past what it wrote.
 func (f *File) Write(p []byte) (int, error) {
+	return f.WriteContext(context.Background(), p)
+}
+
+// WriteContext is Write running with ctx, as WriteAtContext is WriteAt.
+func (f *File) WriteContext(ctx context.Context, p []byte) (int, error) {
 	f.offMu.Lock()
 	defer f.offMu.Unlock()
-	return f.write(context.Background(), p, 0, true)
+	return f.write(ctx, p, 0, true)
 }
 
 // write writes p at off or, for Write (seq), at the file offset (the end of

@@ -69,28 +69,38 @@ func (n *Inode) Ino() uint64 {
 }
 
 // begin takes the FS lock for an operation on n and returns its caller;
-// it fails if the handle was released, the volume closed or the node
-// removed. With write, it also fails on a snapshot (EROFS).
+// it fails, holding no lock, if ctx is done before the lock is free, the
+// handle was released, the volume closed or the node removed. With write,
+// it also fails on a snapshot (EROFS). On success the caller must call end.
 func (n *Inode) begin(ctx context.Context, op string, write bool) (Cred, error) {
-	n.v.f.mu.Lock()
+	if err := n.v.f.lockFor(ctx, op, ""); err != nil {
+		return Cred{}, err
+	}
+	if err := n.usable(ctx, op, write); err != nil {
+		n.end()
+		return Cred{}, err
+	}
+	return CredFrom(ctx), nil
+}
+
+// usable is begin's check of n, under the FS lock.
+func (n *Inode) usable(ctx context.Context, op string, write bool) error {
 	x := n.x
 	switch {
 	case x == nil:
-		return Cred{}, errorf(op, "", syscall.EBADF, errors.New("released handle"))
+		return errorf(op, "", syscall.EBADF, errors.New("released handle"))
 	case n.v.closed:
-		return Cred{}, errorf(op, x.path(), syscall.EBADF, errors.New("volume closed"))
+		return errorf(op, x.path(), syscall.EBADF, errors.New("volume closed"))
 	case x.removed:
-		return Cred{}, errorf(op, x.path(), syscall.ENOENT, errors.New("removed"))
+		return errorf(op, x.path(), syscall.ENOENT, errors.New("removed"))
 	}
 	if err := ctx.Err(); err != nil {
-		return Cred{}, wrapIO(op, x.path(), err)
+		return wrapIO(op, x.path(), err)
 	}
 	if write {
-		if err := n.v.writable(op, x.path()); err != nil {
-			return Cred{}, err
-		}
+		return n.v.writable(op, x.path())
 	}
-	return CredFrom(ctx), nil
+	return nil
 }
 
 // end releases the FS lock begin took.
@@ -170,10 +180,10 @@ func (v *Volume) newName(c Cred, op string, d *inode, name string, dots syscall.
 // description. The caller needs search permission on n.
 func (n *Inode) Lookup(ctx context.Context, name string) (*Inode, *FileInfo, error) {
 	c, err := n.begin(ctx, "lookup", false)
-	defer n.end()
 	if err != nil {
 		return nil, nil, err
 	}
+	defer n.end()
 	r, p, err := n.v.childAt(c, "lookup", n.x, name)
 	if err != nil {
 		return nil, nil, err
@@ -190,10 +200,10 @@ func (n *Inode) Lookup(ctx context.Context, name string) (*Inode, *FileInfo, err
 // Stat describes the node.
 func (n *Inode) Stat(ctx context.Context) (*FileInfo, error) {
 	_, err := n.begin(ctx, "stat", false)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	if err := n.x.flushBuf(); err != nil {
 		return nil, wrapIO("stat", n.x.path(), err)
 	}
@@ -205,10 +215,10 @@ func (n *Inode) Stat(ctx context.Context) (*FileInfo, error) {
 // the caller's IDs: nil, or EACCES. An unchecked caller always may.
 func (n *Inode) Access(ctx context.Context, want uint32) error {
 	c, err := n.begin(ctx, "access", false)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	if want&MayWrite != 0 {
 		if err := n.v.writable("access", n.x.path()); err != nil {
 			return err
@@ -220,10 +230,10 @@ func (n *Inode) Access(ctx context.Context, want uint32) error {
 // Readlink returns a symlink's target.
 func (n *Inode) Readlink(ctx context.Context) (string, error) {
 	_, err := n.begin(ctx, "readlink", false)
-	defer n.end()
 	if err != nil {
 		return "", err
 	}
+	defer n.end()
 	if n.x.ent.Type() != dirtree.TypeLink {
 		return "", errorf("readlink", n.x.path(), syscall.EINVAL, errors.New("not a symlink"))
 	}
@@ -236,10 +246,10 @@ func (n *Inode) Readlink(ctx context.Context) (string, error) {
 // "..". Permission to read a directory is checked when it is opened (Open).
 func (n *Inode) ReadDir(ctx context.Context, pos int64, count int) ([]*FileInfo, error) {
 	_, err := n.begin(ctx, "readdir", false)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	if !n.x.isDir() {
 		return nil, errorf("readdir", n.x.path(), syscall.ENOTDIR, nil)
 	}
@@ -256,10 +266,10 @@ func (n *Inode) ReadDir(ctx context.Context, pos int64, count int) ([]*FileInfo,
 // the flags ask. A directory opens for reading only.
 func (n *Inode) Open(ctx context.Context, flag int) (*File, error) {
 	c, err := n.begin(ctx, "open", flag&(os.O_WRONLY|os.O_RDWR|os.O_TRUNC) != 0)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	f, _, err := n.v.openAt(c, "open", n.x.path(), resolved{x: n.x}, flag&^(os.O_CREATE|os.O_EXCL), 0)
 	return f, err
 }
@@ -271,10 +281,10 @@ func (n *Inode) Open(ctx context.Context, flag int) (*File, error) {
 func (n *Inode) Create(ctx context.Context, name string, flag int, perm uint32) (x *Inode, f *File, made bool, err error) {
 	const op = "create"
 	c, err := n.begin(ctx, op, true)
-	defer n.end()
 	if err != nil {
 		return nil, nil, false, err
 	}
+	defer n.end()
 	r, p, err := n.v.newName(c, op, n.x, name, syscall.EISDIR)
 	if err != nil {
 		return nil, nil, false, err
@@ -326,10 +336,10 @@ func (n *Inode) Symlink(ctx context.Context, target, name string) (*Inode, error
 // make creates entry e as name in directory n for the caller.
 func (n *Inode) make(ctx context.Context, op, name string, e dirtree.Entry) (*Inode, error) {
 	c, err := n.begin(ctx, op, true)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	r, p, err := n.v.newName(c, op, n.x, name, syscall.EEXIST)
 	if err != nil {
 		return nil, err
@@ -345,10 +355,10 @@ func (n *Inode) make(ctx context.Context, op, name string, e dirtree.Entry) (*In
 func (n *Inode) Link(ctx context.Context, x *Inode, name string) error {
 	const op = "link"
 	c, err := n.begin(ctx, op, true)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	if x.v != n.v {
 		return errorf(op, name, syscall.EXDEV, nil)
 	}
@@ -379,10 +389,10 @@ func (n *Inode) Remove(ctx context.Context, name string) error {
 
 func (n *Inode) remove(ctx context.Context, op, name string, kind int) error {
 	c, err := n.begin(ctx, op, true)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	dots := syscall.EISDIR
 	if kind != removeFile {
 		dots = syscall.EINVAL
@@ -402,10 +412,10 @@ func (n *Inode) remove(ctx context.Context, op, name string, kind int) error {
 func (n *Inode) Rename(ctx context.Context, name string, to *Inode, newName string, flags int) error {
 	const op = "rename"
 	c, err := n.begin(ctx, op, true)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	if to.v != n.v {
 		return errorf(op, name, syscall.EXDEV, nil)
 	}
@@ -435,10 +445,10 @@ func (n *Inode) Rename(ctx context.Context, name string, to *Inode, newName stri
 // writing (File.Setattr) it does not.
 func (n *Inode) Setattr(ctx context.Context, a SetAttr) (*FileInfo, error) {
 	c, err := n.begin(ctx, "setattr", true)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	p := n.x.path()
 	if err := n.v.setattrAt(c, "setattr", p, n.x, a, false); err != nil {
 		return nil, err
@@ -453,10 +463,10 @@ func (n *Inode) Setattr(ctx context.Context, a SetAttr) (*FileInfo, error) {
 // Volume.GetXattr), if the caller may read it.
 func (n *Inode) GetXattr(ctx context.Context, name string) ([]byte, error) {
 	c, err := n.begin(ctx, "getxattr", false)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	return n.v.getXattrAt(c, "getxattr", n.x.path(), n.x, name)
 }
 
@@ -465,10 +475,10 @@ func (n *Inode) GetXattr(ctx context.Context, name string) ([]byte, error) {
 // Linux.
 func (n *Inode) ListXattr(ctx context.Context) ([]string, error) {
 	c, err := n.begin(ctx, "listxattr", false)
-	defer n.end()
 	if err != nil {
 		return nil, err
 	}
+	defer n.end()
 	names := n.x.xattrNames()
 	if c.Check && !c.root() {
 		names = slices.DeleteFunc(names, func(s string) bool { return strings.HasPrefix(s, "trusted.") })
@@ -481,10 +491,10 @@ func (n *Inode) ListXattr(ctx context.Context) ([]string, error) {
 // frontend that learns a value after the name (9P's Txattrcreate).
 func (n *Inode) MayXattr(ctx context.Context, name string, write bool) error {
 	c, err := n.begin(ctx, "xattr", write)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	if err := xattrName("xattr", n.x.path(), name); err != nil {
 		return err
 	}
@@ -496,10 +506,10 @@ func (n *Inode) MayXattr(ctx context.Context, name string, write bool) error {
 // open), have none: ENOENT.
 func (n *Inode) Parent(ctx context.Context) (*Inode, string, error) {
 	_, err := n.begin(ctx, "parent", false)
-	defer n.end()
 	if err != nil {
 		return nil, "", err
 	}
+	defer n.end()
 	if n.x.parent == nil || n.x.parent.removed {
 		return nil, "", errorf("parent", n.x.path(), syscall.ENOENT, errors.New("no directory holds it"))
 	}
@@ -510,10 +520,10 @@ func (n *Inode) Parent(ctx context.Context) (*Inode, string, error) {
 // if the caller may.
 func (n *Inode) SetXattr(ctx context.Context, name string, value []byte, flags int) error {
 	c, err := n.begin(ctx, "setxattr", true)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	if err := n.v.setXattrAt(c, "setxattr", n.x.path(), n.x, name, value, flags); err != nil {
 		return err
 	}
@@ -525,10 +535,10 @@ func (n *Inode) SetXattr(ctx context.Context, name string, value []byte, flags i
 // Volume.RemoveXattr), if the caller may.
 func (n *Inode) RemoveXattr(ctx context.Context, name string) error {
 	c, err := n.begin(ctx, "removexattr", true)
-	defer n.end()
 	if err != nil {
 		return err
 	}
+	defer n.end()
 	if err := removeXattrAt(c, "removexattr", n.x.path(), n.x, name); err != nil {
 		return err
 	}

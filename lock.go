@@ -33,6 +33,14 @@ func (l *fsLock) LockContext(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// A free lock is taken without asking for ctx.Done, which may cost
+	// something to make (a FUSE request's context starts a watcher).
+	select {
+	case l.sem() <- struct{}{}:
+		l.ctx = ctx
+		return nil
+	default:
+	}
 	select {
 	case l.sem() <- struct{}{}:
 		l.ctx = ctx

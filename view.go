@@ -116,6 +116,13 @@ func (v *View) Len() int64 {
 // ReadAt reads from the view, faulting in the pages it needs; io.EOF when
 // fewer than len(p) bytes remain.
 func (v *View) ReadAt(p []byte, off int64) (int, error) {
+	return v.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt running with ctx: when ctx is done while a page
+// fault waits for the store, it returns an error of Errno EINTR (and what
+// it read before).
+func (v *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.pin == nil {
@@ -134,7 +141,7 @@ func (v *View) ReadAt(p []byte, off int64) (int, error) {
 		k := int(min(int64(n-done), PageSize-in))
 		if b, ok := v.pages[pg]; ok {
 			copy(p[done:done+k], b[in:])
-		} else if err := v.readSnap(p[done:done+k], at); err != nil {
+		} else if err := v.readSnap(ctx, p[done:done+k], at); err != nil {
 			return done, err
 		}
 		done += k
@@ -146,11 +153,11 @@ func (v *View) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // readSnap reads the snapshot's bytes at off into p, through the cache.
-func (v *View) readSnap(p []byte, off int64) error {
+func (v *View) readSnap(ctx context.Context, p []byte, off int64) error {
 	f := v.f
 	f.readMu.RLock()
 	defer f.readMu.RUnlock()
-	if _, err := rope.ReadAt(f.bgRopes, v.snap, blobSource{f, context.Background()}, p, off); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := rope.ReadAt(f.ropesFor(ctx), v.snap, blobSource{f, ctx}, p, off); err != nil && !errors.Is(err, io.EOF) {
 		return wrapIO("read view", "", err)
 	}
 	return nil
@@ -179,7 +186,7 @@ func (v *View) WriteAt(p []byte, off int64) (int, error) {
 		b, ok := v.pages[pg]
 		if !ok {
 			b = make([]byte, min(PageSize, v.snap.Len-pg*PageSize))
-			if err := v.readSnap(b, pg*PageSize); err != nil {
+			if err := v.readSnap(context.Background(), b, pg*PageSize); err != nil {
 				return done, err
 			}
 			v.pages[pg] = b

@@ -290,7 +290,9 @@ func (f *viewFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 type viewHandle struct{}
 
 func (f *viewFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	k, err := f.sv.ReadAt(dest, off)
+	ec := as(ctx, 0)
+	defer ec.end()
+	k, err := f.sv.ReadAtContext(ec, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, errno(err)
 	}

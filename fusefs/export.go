@@ -48,11 +48,13 @@ func (n *node) stableAttr(st *cowfs.Stat) fs.StableAttr {
 // LookupNode finds the live volume's inode numbered id, for a handle the
 // kernel has no inode for any more (cowfs.Volume.FindInode).
 func (n *node) LookupNode(ctx context.Context, id uint64, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if !n.isLiveRoot() || id >= control.FirstIno {
 		return nil, syscall.ESTALE
 	}
 	n.m.stats.handleLookups.Add(1)
-	x, fi, err := n.vol.FindInode(as(ctx, 0), id)
+	x, fi, err := n.vol.FindInode(ec, id)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -66,7 +68,9 @@ func (n *node) LookupNode(ctx context.Context, id uint64, out *fuse.EntryOut) (*
 // hidden reports whether x is the volume's own entry named .cowfs at its
 // root, which the control directory hides.
 func (n *node) hidden(ctx context.Context, x *cowfs.Inode) bool {
-	p, name, err := x.Parent(as(ctx, 0))
+	ec := as(ctx, 0)
+	defer ec.end()
+	p, name, err := x.Parent(ec)
 	if err != nil {
 		return false
 	}
@@ -85,14 +89,16 @@ func (m *mount) detached(ctx context.Context, x *cowfs.Inode, st *cowfs.Stat, ou
 // LookupParent returns the directory holding a node LookupNode found, and
 // its name there, for the kernel to reconnect it.
 func (n *node) LookupParent(ctx context.Context, out *fuse.EntryOut) (*fs.Inode, string, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if n.snap != nil {
 		return nil, "", syscall.ESTALE
 	}
-	p, name, err := n.h.Parent(as(ctx, 0))
+	p, name, err := n.h.Parent(ec)
 	if err != nil {
 		return nil, "", syscall.ESTALE
 	}
-	fi, err := p.Stat(as(ctx, 0))
+	fi, err := p.Stat(ec)
 	if err != nil {
 		p.Release()
 		return nil, "", syscall.ESTALE

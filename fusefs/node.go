@@ -85,25 +85,23 @@ func (n *node) OnForget() { n.release() }
 // release releases the engine handle, once.
 func (n *node) release() { n.once.Do(n.h.Release) }
 
-// as returns the context of an engine call for the request ctx serves: it
-// carries the request's caller (none: root) with umask, unchecked, for the
-// kernel has checked permissions and applied the set-ID rules that need
-// the caller's groups (default_permissions; see cowfs.Cred). It is never
-// canceled: the kernel interrupts a request whenever a signal reaches the
-// caller (a Go program's preemption signals do, many times a second),
-// and failing then would fail calls nobody gave up on; the engine's
-// operations are short, each done in one step.
-func as(ctx context.Context, umask uint32) context.Context {
+// as returns the context of the engine calls serving the request ctx
+// (a call; the handler defers its end): it carries the request's caller
+// (none: root) with umask, unchecked, for the kernel has checked
+// permissions and applied the set-ID rules that need the caller's groups
+// (default_permissions; see cowfs.Cred). An interrupt of the request
+// cancels it only after interruptGrace.
+func as(ctx context.Context, umask uint32) *call {
 	c := cowfs.Cred{Umask: umask}
 	if caller, ok := fuse.FromContext(ctx); ok {
 		c.UID, c.GID = caller.Uid, caller.Gid
 	}
-	return cowfs.WithCred(context.WithoutCancel(ctx), c)
+	return newCall(cowfs.WithCred(context.WithoutCancel(ctx), c), ctx.Done())
 }
 
 // asMaker is as with the umask the kernel sent with a create, mkdir or
 // mknod request (none when it sent none).
-func (n *node) asMaker(ctx context.Context) context.Context {
+func (n *node) asMaker(ctx context.Context) *call {
 	mask, _ := n.m.raw.extraOf(ctx)
 	return as(ctx, mask)
 }
@@ -151,10 +149,12 @@ func (n *node) newChild(ctx context.Context, x *cowfs.Inode, st *cowfs.Stat, out
 
 // made returns the node of x, a new entry of n, or fails as the engine did.
 func (n *node) made(ctx context.Context, x *cowfs.Inode, err error, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if err != nil {
 		return nil, errno(err)
 	}
-	fi, err := x.Stat(as(ctx, 0))
+	fi, err := x.Stat(ec)
 	if err != nil {
 		x.Release()
 		return nil, errno(err)
@@ -165,10 +165,12 @@ func (n *node) made(ctx context.Context, x *cowfs.Inode, err error, out *fuse.En
 // Lookup finds a directory entry; at the mount root, .cowfs is the control
 // directory.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if n.reserved(name) {
 		return n.m.fixed(ctx, &n.Inode, control.Root, out)
 	}
-	x, fi, err := n.h.Lookup(as(ctx, 0), name)
+	x, fi, err := n.h.Lookup(ec, name)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -177,7 +179,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 
 // stat describes n.
 func (n *node) stat(ctx context.Context) (*cowfs.Stat, syscall.Errno) {
-	fi, err := n.h.Stat(as(ctx, 0))
+	ec := as(ctx, 0)
+	defer ec.end()
+	fi, err := n.h.Stat(ec)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -199,12 +203,14 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 // (chmod, utimensat, truncate, and also fchmod and futimens, which the
 // kernel sends without a handle).
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ec := as(ctx, 0)
+	defer ec.end()
 	a := setAttr(in)
 	var err error
 	if h, ok := f.(*handle); ok {
-		err = h.f.Setattr(as(ctx, 0), a)
+		err = h.f.Setattr(ec, a)
 	} else {
-		_, err = n.h.Setattr(as(ctx, 0), a)
+		_, err = n.h.Setattr(ec, a)
 	}
 	if err != nil {
 		return errno(err)
@@ -307,11 +313,13 @@ func (n *node) openFlags(kernel uint32) (int, syscall.Errno) {
 // writes raced with writes in flight: a reader could fetch and keep bytes
 // not yet written, TestConcurrentAppendReaders.)
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	fl, e := n.openFlags(flags)
 	if e != 0 {
 		return nil, 0, e
 	}
-	f, err := n.h.Open(as(ctx, 0), fl)
+	f, err := n.h.Open(ec, fl)
 	if err != nil {
 		return nil, 0, errno(err)
 	}
@@ -324,6 +332,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 
 // Create creates and opens a regular file, as the caller's in one step.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	ec := n.asMaker(ctx)
+	defer ec.end()
 	if n.reserved(name) {
 		return nil, nil, 0, control.ErrMake
 	}
@@ -332,7 +342,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, e
 	}
 	fl |= int(flags & syscall.O_EXCL)
-	x, f, _, err := n.h.Create(n.asMaker(ctx), name, fl, mode&0o7777)
+	x, f, _, err := n.h.Create(ec, name, fl, mode&0o7777)
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
@@ -352,34 +362,42 @@ func (n *node) reserved(name string) bool { return control.Reserved(n.isLiveRoot
 // Mkdir makes a directory (the engine gives it the caller and the
 // set-group-ID directory's group and bit).
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := n.asMaker(ctx)
+	defer ec.end()
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	x, err := n.h.Mkdir(n.asMaker(ctx), name, mode&0o7777)
+	x, err := n.h.Mkdir(ec, name, mode&0o7777)
 	return n.made(ctx, x, err, out)
 }
 
 // Mknod makes a fifo, socket, device or empty regular file.
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := n.asMaker(ctx)
+	defer ec.end()
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	x, err := n.h.Mknod(n.asMaker(ctx), name, mode, uint64(dev))
+	x, err := n.h.Mknod(ec, name, mode, uint64(dev))
 	return n.made(ctx, x, err, out)
 }
 
 // Symlink makes a symbolic link.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	x, err := n.h.Symlink(as(ctx, 0), target, name)
+	x, err := n.h.Symlink(ec, target, name)
 	return n.made(ctx, x, err, out)
 }
 
 // Readlink returns a symlink's target.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	t, err := n.h.Readlink(as(ctx, 0))
+	ec := as(ctx, 0)
+	defer ec.end()
+	t, err := n.h.Readlink(ec)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -389,6 +407,8 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 // Link makes a hard link to target, whose node (the kernel holds it while
 // it asks) is the new entry's.
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ec := as(ctx, 0)
+	defer ec.end()
 	t, ok := target.(*node)
 	if !ok || t.vol != n.vol {
 		return nil, syscall.EXDEV
@@ -396,7 +416,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if n.reserved(name) {
 		return nil, control.ErrMake
 	}
-	if err := n.h.Link(as(ctx, 0), t.h, name); err != nil {
+	if err := n.h.Link(ec, t.h, name); err != nil {
 		return nil, errno(err)
 	}
 	st, e := t.stat(ctx)
@@ -409,23 +429,29 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 
 // Unlink removes a non-directory.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if n.reserved(name) {
 		return control.ErrRemove
 	}
-	return errno(n.h.Unlink(as(ctx, 0), name))
+	return errno(n.h.Unlink(ec, name))
 }
 
 // Rmdir removes an empty directory.
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	ec := as(ctx, 0)
+	defer ec.end()
 	if n.reserved(name) {
 		return control.ErrRemove
 	}
-	return errno(n.h.Rmdir(as(ctx, 0), name))
+	return errno(n.h.Rmdir(ec, name))
 }
 
 // Rename renames, honouring RENAME_NOREPLACE and RENAME_EXCHANGE. The
 // nodes moved keep their handles.
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	ec := as(ctx, 0)
+	defer ec.end()
 	np, ok := newParent.(*node)
 	if !ok || np.vol != n.vol {
 		return syscall.EXDEV
@@ -433,12 +459,14 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if n.reserved(name) || np.reserved(newName) {
 		return control.ErrRemove
 	}
-	return errno(n.h.Rename(as(ctx, 0), name, np.h, newName, int(flags)))
+	return errno(n.h.Rename(ec, name, np.h, newName, int(flags)))
 }
 
 // Readdir lists a directory; the root's listing leaves out .cowfs.
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	list, err := n.h.ReadDir(as(ctx, 0), 0, -1)
+	ec := as(ctx, 0)
+	defer ec.end()
+	list, err := n.h.ReadDir(ec, 0, -1)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -457,7 +485,9 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Getxattr reads an extended attribute; with an empty dest it returns the
 // size.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	v, err := n.h.GetXattr(as(ctx, 0), attr)
+	ec := as(ctx, 0)
+	defer ec.end()
+	v, err := n.h.GetXattr(ec, attr)
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -474,16 +504,20 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 // are cowfs's flags too); the kernel tells when setting an access ACL must
 // clear the set-group-ID bit.
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	ec := as(ctx, 0)
+	defer ec.end()
 	fl := int(flags & (cowfs.XattrCreate | cowfs.XattrReplace))
 	if ext, _ := n.m.raw.extraOf(ctx); ext&fuse.SETXATTR_ACL_KILL_SGID != 0 {
 		fl |= cowfs.XattrClearSGID
 	}
-	return errno(n.h.SetXattr(as(ctx, 0), attr, data, fl))
+	return errno(n.h.SetXattr(ec, attr, data, fl))
 }
 
 // Listxattr lists the extended attribute names, each NUL-terminated.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	names, err := n.h.ListXattr(as(ctx, 0))
+	ec := as(ctx, 0)
+	defer ec.end()
+	names, err := n.h.ListXattr(ec)
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -502,7 +536,9 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 
 // Removexattr removes an extended attribute.
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return errno(n.h.RemoveXattr(as(ctx, 0), attr))
+	ec := as(ctx, 0)
+	defer ec.end()
+	return errno(n.h.RemoveXattr(ec, attr))
 }
 
 // Statfs reports the space of the store (mount.statfs).
@@ -516,7 +552,9 @@ func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64
 	if !ok {
 		return nil, syscall.EBADF
 	}
-	k, err := h.f.ReadAt(dest, off)
+	ec := as(ctx, 0)
+	defer ec.end()
+	k, err := h.f.ReadAtContext(ec, dest, off)
 	if err != nil && k == 0 && !isEOF(err) {
 		return nil, errno(err)
 	}
@@ -532,7 +570,9 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	if !ok {
 		return 0, syscall.EBADF
 	}
-	k, err := h.f.WriteAt(data, off)
+	ec := as(ctx, 0)
+	defer ec.end()
+	k, err := h.f.WriteAtContext(ec, data, off)
 	n.m.stats.writes.Add(1)
 	n.m.stats.writeBytes.Add(int64(k))
 	if err != nil && k == 0 {
@@ -548,10 +588,12 @@ func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno { retur
 // Fsync commits the whole file system.
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	n.m.stats.fsyncs.Add(1)
+	ec := as(ctx, 0)
+	defer ec.end()
 	if h, ok := f.(*handle); ok {
-		return errno(h.f.Sync())
+		return errno(h.f.SyncContext(ec))
 	}
-	return errno(n.m.fsys.Commit())
+	return errno(n.m.fsys.CommitContext(ec))
 }
 
 // Release closes an open file.
@@ -574,7 +616,9 @@ func (n *node) Lseek(ctx context.Context, f fs.FileHandle, off uint64, whence ui
 	if !ok {
 		return 0, syscall.EBADF
 	}
-	pos, err := h.f.Seek(int64(off), int(whence))
+	ec := as(ctx, 0)
+	defer ec.end()
+	pos, err := h.f.SeekContext(ec, int64(off), int(whence))
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -647,7 +691,9 @@ var (
 
 // OpendirHandle opens a directory.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	f, err := n.h.Open(as(ctx, 0), os.O_RDONLY)
+	ec := as(ctx, 0)
+	defer ec.end()
+	f, err := n.h.Open(ec, os.O_RDONLY)
 	if err != nil {
 		return nil, 0, errno(err)
 	}
@@ -691,5 +737,7 @@ func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) { d.f.Close() 
 // Fsyncdir commits the whole file system.
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 	d.n.m.stats.fsyncs.Add(1)
-	return errno(d.n.m.fsys.Commit())
+	ec := as(ctx, 0)
+	defer ec.end()
+	return errno(d.n.m.fsys.CommitContext(ec))
 }

@@ -358,7 +358,7 @@ func (f *fid) list(ctx context.Context) ([]dirEntry, error) {
 
 // read reads into buf from offset off of an open file or control file.
 func (f *fid) read(ctx context.Context, buf []byte, off uint64) ([]byte, error) {
-	var r io.ReaderAt = f.file
+	var read func(context.Context, []byte, int64) (int, error)
 	switch {
 	case f.xattr != nil:
 		return f.xattr.read(buf, off)
@@ -369,19 +369,16 @@ func (f *fid) read(ctx context.Context, buf []byte, off uint64) ([]byte, error) 
 	case f.ctl != nil:
 		return buf[:f.ctl.Read(buf)], nil
 	case f.kind == viewNode:
-		r = f.view
+		read = f.view.ReadAtContext
 	case f.file == nil:
 		return nil, syscall.EISDIR
+	default:
+		read = f.file.ReadAtContext
 	}
 	if off > 1<<62 {
 		return buf[:0], nil
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	// TODO(ctx): File.ReadAtContext, once the engine has it, so that a
-	// Tflush or a closed connection ends a read under way.
-	n, err := r.ReadAt(buf, int64(off))
+	n, err := read(ctx, buf, int64(off))
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
@@ -406,14 +403,10 @@ func (f *fid) write(ctx context.Context, data []byte, off uint64) (int, error) {
 	case off > 1<<62:
 		return 0, syscall.EFBIG
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	// TODO(ctx): File.WriteAtContext, once the engine has it (see read).
 	if f.flags&os.O_APPEND != 0 {
-		return f.file.Write(data)
+		return f.file.WriteContext(ctx, data)
 	}
-	return f.file.WriteAt(data, int64(off))
+	return f.file.WriteAtContext(ctx, data, int64(off))
 }
 
 // close ends f's open: its open file, a pending extended attribute (set

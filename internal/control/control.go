@@ -53,6 +53,7 @@
 package control
 
 import (
+	"context"
 	"sort"
 	"strconv"
 	"sync"
@@ -410,6 +411,11 @@ func (sv *View) Close() {
 
 // ReadAt reads the view at off, as io.ReaderAt; only between Open and Close.
 func (sv *View) ReadAt(p []byte, off int64) (int, error) { return sv.v.ReadAt(p, off) }
+
+// ReadAtContext is ReadAt running with ctx (cowfs.View.ReadAtContext).
+func (sv *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	return sv.v.ReadAtContext(ctx, p, off)
+}
 
 // CopyRange shares n bytes of the view at off into dst at doff (a clone;
 // cowfs.View.CopyRange); only between Open and Close.

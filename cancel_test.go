@@ -150,11 +150,22 @@ func TestReadAtContextCancel(t *testing.T) {
 // the lock.
 func TestLockOpCancel(t *testing.T) {
 	st, f, v := newCancelFS(t, []byte("x"))
-	if err := v.WriteFile("g", randBytes(2, 200_000), 0o644); err != nil {
+	gdata := randBytes(2, 200_000)
+	if err := v.WriteFile("g", gdata, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	root := v.RootInode()
 	defer root.Release()
+	g, err := v.OpenFile("g", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	view, err := g.ReadDeferred(0, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Release()
 	st.Arm(0)
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	errc, ok := started(t, st, func() error { return f.CommitContext(ctx1) })
@@ -170,7 +181,7 @@ func TestLockOpCancel(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
-	err := f.lockOp(ctx2)
+	err = f.lockOp(ctx2)
 	if Errno(err) != syscall.EINTR || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("lockOp past its deadline: %v", err)
 	}
@@ -184,6 +195,24 @@ func TestLockOpCancel(t *testing.T) {
 	if _, _, err := root.Lookup(ctx4, "g"); Errno(err) != syscall.EINTR || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Inode.Lookup past its deadline while the lock is held: %v", err)
 	}
+	// And the calls on an open file that change it.
+	mode := uint32(0o600)
+	for what, call := range map[string]func() error{
+		"File.Setattr":          func() error { return g.Setattr(ctx4, SetAttr{Mode: &mode}) },
+		"File.FallocateContext": func() error { return g.FallocateContext(ctx4, FallocPunchHole|FallocKeepSize, 0, 4096) },
+		"CopyRangeContext": func() error {
+			_, err := CopyRangeContext(ctx4, g, 0, g, 8192, 4096)
+			return err
+		},
+		"View.CopyRangeContext": func() error {
+			_, err := view.CopyRangeContext(ctx4, 0, g, 8192, 4096)
+			return err
+		},
+	} {
+		if err := call(); Errno(err) != syscall.EINTR || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s past its deadline while the lock is held: %v", what, err)
+		}
+	}
 	// A path-based operation waits meanwhile, and runs once the lock is free.
 	statc := make(chan error, 1)
 	go func() { _, err := v.Stat("g"); statc <- err }()
@@ -195,6 +224,12 @@ func TestLockOpCancel(t *testing.T) {
 	}
 	if _, _, err := root.Lookup(context.Background(), "g"); err != nil {
 		t.Fatalf("Inode.Lookup once the lock is free: %v", err)
+	}
+	if b, err := v.ReadFile("g"); err != nil || !bytes.Equal(b, gdata) {
+		t.Fatalf("g after the interrupted calls: %v, or changed", err)
+	}
+	if fi, err := v.Stat("g"); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("g's mode after the interrupted chmod: %v, %v", fi.Mode(), err)
 	}
 	type key struct{}
 	ctx3 := context.WithValue(context.Background(), key{}, 3)

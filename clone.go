@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"context"
 	"errors"
 	"os"
 	"syscall"
@@ -147,13 +148,22 @@ func (v *Volume) cloneLinks(d dirtree.Dir, remap map[uint64]uint64) (dirtree.Dir
 // copies less than n only when the source ends first, and returns how much
 // it copied.
 func CopyRange(src *File, soff int64, dst *File, doff int64, n int64) (int64, error) {
+	return CopyRangeContext(context.Background(), src, soff, dst, doff, n)
+}
+
+// CopyRangeContext is CopyRange running with ctx: when ctx is done while it
+// waits for the FS lock or for the store, it returns an error of Errno
+// EINTR, having copied nothing.
+func CopyRangeContext(ctx context.Context, src *File, soff int64, dst *File, doff int64, n int64) (int64, error) {
+	const op = "copy range"
 	if src.v.f != dst.v.f {
-		return 0, errorf("copy range", dst.name, syscall.EXDEV, nil)
+		return 0, errorf(op, dst.name, syscall.EXDEV, nil)
 	}
 	f := src.v.f
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	const op = "copy range"
+	if err := f.lockFor(ctx, op, dst.name); err != nil {
+		return 0, err
+	}
+	defer f.unlockOp()
 	if err := src.use(op, false); err != nil {
 		return 0, err
 	}

@@ -32,6 +32,17 @@ type Cred struct {
 	Groups []uint32 // its supplementary groups
 	Umask  uint32   // its file mode creation mask
 	Check  bool     // the engine checks permissions (see above)
+	// KillSetID asks the engine to clear set-ID bits on this call's write,
+	// truncation or change of owner as Linux does for a caller without
+	// CAP_FSETID, even unchecked: the FUSE mount sets it when the kernel
+	// leaves that to the file system (FUSE_HANDLE_KILLPRIV_V2) and says so
+	// for the request.
+	KillSetID bool
+	// InGroup, if not nil, answers whether the caller is in a group that
+	// is neither GID nor in Groups: for a caller whose supplementary
+	// groups are costly to learn and seldom needed (the FUSE mount's,
+	// read from /proc only when a set-ID rule asks).
+	InGroup func(gid uint32) bool
 }
 
 // RootCred is the identity of a call whose context carries none: root,
@@ -64,8 +75,11 @@ func (c *Cred) root() bool { return c.UID == 0 }
 
 // inGroup reports whether c is in group gid. An unchecked caller counts as
 // a member of every group: the kernel has made the decisions that needed it.
-func (c *Cred) inGroup(gid uint32) bool {
-	return !c.Check || c.GID == gid || slices.Contains(c.Groups, gid)
+func (c *Cred) inGroup(gid uint32) bool { return !c.Check || c.member(gid) }
+
+// member reports whether c's groups include gid.
+func (c *Cred) member(gid uint32) bool {
+	return c.GID == gid || slices.Contains(c.Groups, gid) || c.InGroup != nil && c.InGroup(gid)
 }
 
 // permits reports whether c has every access bit of want on entry e: by its
@@ -215,16 +229,16 @@ func (c *Cred) mayChown(op, p string, e *dirtree.Entry, uid, gid int) error {
 
 // killPriv clears the set-ID bits of regular file e that a write or
 // truncation by c clears, as Linux's file_remove_privs: for a checked
-// caller other than root, set-user-ID, and set-group-ID if the file is group
-// executable or c is not in its group. An unchecked caller's kernel has
-// done it already.
+// caller other than root, or one that asks (KillSetID), set-user-ID, and
+// set-group-ID if the file is group executable or c is not in its group.
+// An unchecked caller's kernel has done it already unless it asks.
 func (c *Cred) killPriv(e *dirtree.Entry) bool {
-	if !c.Check || c.root() || e.Type() != dirtree.TypeReg {
+	if !c.KillSetID && (!c.Check || c.root()) || e.Type() != dirtree.TypeReg {
 		return false
 	}
 	old := e.Mode
 	e.Mode &^= syscall.S_ISUID
-	if e.Mode&syscall.S_ISGID != 0 && (e.Mode&syscall.S_IXGRP != 0 || !c.inGroup(e.GID)) {
+	if e.Mode&syscall.S_ISGID != 0 && (e.Mode&syscall.S_IXGRP != 0 || !c.member(e.GID)) {
 		e.Mode &^= syscall.S_ISGID
 	}
 	return e.Mode != old
@@ -235,13 +249,13 @@ func (c *Cred) killPriv(e *dirtree.Entry) bool {
 // non-directory, set-user-ID, and set-group-ID if the file is group
 // executable or (unless c is root) c is not in its group. It looks at e
 // before the change. An unchecked caller's kernel has sent that change
-// itself.
+// itself, unless it asks (KillSetID).
 func (c *Cred) chownKillPriv(e *dirtree.Entry) {
-	if !c.Check || e.IsDir() {
+	if !c.Check && !c.KillSetID || e.IsDir() {
 		return
 	}
 	e.Mode &^= syscall.S_ISUID
-	if e.Mode&syscall.S_ISGID != 0 && (e.Mode&syscall.S_IXGRP != 0 || !c.root() && !c.inGroup(e.GID)) {
+	if e.Mode&syscall.S_ISGID != 0 && (e.Mode&syscall.S_IXGRP != 0 || !c.root() && !c.member(e.GID)) {
 		e.Mode &^= syscall.S_ISGID
 	}
 }

@@ -296,7 +296,11 @@ func (f *File) write(ctx context.Context, p []byte, off int64, seq bool) (int, e
 	if seq {
 		f.off = off + int64(len(p))
 	}
-	f.cred.killPriv(&x.ent)
+	c := f.cred
+	if k := CredFrom(ctx); k.KillSetID {
+		c = k // the writer, not the opener, as the kernel asks
+	}
+	c.killPriv(&x.ent)
 	x.stamp(true)
 	return len(p), nil
 }
@@ -339,15 +343,21 @@ func (f *File) SetTimes(atime, mtime *time.Time) error {
 // (see Inode.Setattr); a size needs no write permission when the file is
 // open for writing, as ftruncate(2).
 func (f *File) Setattr(ctx context.Context, a SetAttr) error {
-	return f.setattrAs(CredFrom(ctx), "setattr", a)
+	return f.setattrAs(ctx, CredFrom(ctx), "setattr", a)
 }
 
 // setattr applies a to the open file's inode as the one who opened it.
-func (f *File) setattr(op string, a SetAttr) error { return f.setattrAs(f.cred, op, a) }
+func (f *File) setattr(op string, a SetAttr) error {
+	return f.setattrAs(context.Background(), f.cred, op, a)
+}
 
-func (f *File) setattrAs(c Cred, op string, a SetAttr) error {
-	f.v.f.mu.Lock()
-	defer f.v.f.mu.Unlock()
+// setattrAs applies a to the open file's inode for c, waiting for the FS
+// lock with ctx.
+func (f *File) setattrAs(ctx context.Context, c Cred, op string, a SetAttr) error {
+	if err := f.v.f.lockFor(ctx, op, f.name); err != nil {
+		return err
+	}
+	defer f.v.f.unlockOp()
 	if f.closed {
 		return errorf(op, f.name, syscall.EBADF, os.ErrClosed)
 	}

@@ -23,7 +23,7 @@ func TestPermissionCases(t *testing.T) {
 	want := permcases.RunOS(t, fusetest.Tmpfs(t, ""), cases)
 	_, v := apiFS(t)
 	got := permcases.Run(t, apiRunner{v}, cases)
-	permcases.Compare(t, cases, want, got, nil)
+	permcases.Compare(t, cases, want, got)
 }
 
 // apiRunner runs permission cases on a volume: setup and lstat by the path

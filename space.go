@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -27,10 +28,19 @@ const (
 // nothing, when the range's bytes that hold no data are more than the
 // store has free.
 func (f *File) Fallocate(mode uint32, off, n int64) error {
+	return f.FallocateContext(context.Background(), mode, off, n)
+}
+
+// FallocateContext is Fallocate running with ctx: when ctx is done while
+// it waits for the FS lock or for the store, it returns an error of Errno
+// EINTR, having changed nothing.
+func (f *File) FallocateContext(ctx context.Context, mode uint32, off, n int64) error {
 	v := f.v
-	v.f.mu.Lock()
-	defer v.f.mu.Unlock()
 	const op = "fallocate"
+	if err := v.f.lockFor(ctx, op, f.name); err != nil {
+		return err
+	}
+	defer v.f.unlockOp()
 	if err := f.use(op, true); err != nil {
 		return err
 	}

@@ -216,7 +216,7 @@ func (v *View) WriteTo(dst *File, off int64) (int64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	const op = "write back view"
-	d, err := v.shareLocked(op, 0, dst, off, v.snap.Len)
+	d, err := v.shareLocked(context.Background(), op, 0, dst, off, v.snap.Len)
 	if err != nil || d == nil {
 		return 0, err
 	}
@@ -238,6 +238,13 @@ func (v *View) WriteTo(dst *File, off int64) (int64, error) {
 // not count: this is the snapshot as it was read. It copies less than n
 // only when the view ends first.
 func (v *View) CopyRange(soff int64, dst *File, doff int64, n int64) (int64, error) {
+	return v.CopyRangeContext(context.Background(), soff, dst, doff, n)
+}
+
+// CopyRangeContext is CopyRange running with ctx: when ctx is done while it
+// waits for the FS lock or for the store, it returns an error of Errno
+// EINTR, having copied nothing.
+func (v *View) CopyRangeContext(ctx context.Context, soff int64, dst *File, doff int64, n int64) (int64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	const op = "copy range from view"
@@ -248,7 +255,7 @@ func (v *View) CopyRange(soff int64, dst *File, doff int64, n int64) (int64, err
 		return 0, nil
 	}
 	n = min(n, v.snap.Len-soff)
-	d, err := v.shareLocked(op, soff, dst, doff, n)
+	d, err := v.shareLocked(ctx, op, soff, dst, doff, n)
 	if err != nil || d == nil {
 		return 0, err
 	}
@@ -259,8 +266,9 @@ func (v *View) CopyRange(soff int64, dst *File, doff int64, n int64) (int64, err
 
 // shareLocked puts [soff, soff+n) of the snapshot into dst at doff and
 // returns dst's inode with the FS locked, or nil (and the FS unlocked) if
-// there was nothing to do or it failed. The caller holds v.mu.
-func (v *View) shareLocked(op string, soff int64, dst *File, doff, n int64) (*inode, error) {
+// there was nothing to do or it failed. The caller holds v.mu; the FS lock
+// is waited for with ctx.
+func (v *View) shareLocked(ctx context.Context, op string, soff int64, dst *File, doff, n int64) (*inode, error) {
 	if v.pin == nil {
 		return nil, errorf(op, dst.name, syscall.EBADF, errors.New("view released"))
 	}
@@ -268,7 +276,9 @@ func (v *View) shareLocked(op string, soff int64, dst *File, doff, n int64) (*in
 	if dst.v.f != f {
 		return nil, errorf(op, dst.name, syscall.EXDEV, nil)
 	}
-	f.mu.Lock()
+	if err := f.lockFor(ctx, op, dst.name); err != nil {
+		return nil, err
+	}
 	fail := func(err error) (*inode, error) { f.mu.Unlock(); return nil, err }
 	if err := dst.use(op, true); err != nil {
 		return fail(err)

@@ -314,7 +314,9 @@ func (f *viewFile) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn 
 	if flags != 0 {
 		return 0, syscall.EINVAL
 	}
-	k, err := f.sv.CopyRange(int64(offIn), dst.f, int64(offOut), int64(min(size, maxCopy)))
+	ec := as(ctx, 0)
+	defer ec.end()
+	k, err := f.sv.CopyRange(ec, int64(offIn), dst.f, int64(offOut), int64(min(size, maxCopy)))
 	if n, ok := out.Operations().(*node); ok {
 		n.m.stats.copies.Add(1)
 		n.m.stats.copyBytes.Add(k)

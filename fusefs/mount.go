@@ -169,7 +169,12 @@ func Mount(fsys *cowfs.FS, vol *cowfs.Volume, mountpoint string, opt *Options) (
 			// (SETXATTR_EXT).
 			EnableAcl: true,
 			// File handles that outlive the kernel's inodes: export.go.
-			ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT | fuse.CAP_EXPORT_SUPPORT,
+			// Set-ID bits cleared by cowfs, which knows the file's
+			// current mode, where the kernel asks (HANDLE_KILLPRIV_V2):
+			// without it, the kernel clears set-group-ID only with group
+			// execute, where Linux also clears it for a caller outside
+			// the file's group (asKill).
+			ExtraCapabilities: fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT | fuse.CAP_EXPORT_SUPPORT | fuse.CAP_HANDLE_KILLPRIV_V2,
 			Debug:             m.opt.Debug,
 			Logger:            goFuseLog,
 			PanicHandler: func(v any) fuse.Status {

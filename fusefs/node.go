@@ -91,10 +91,21 @@ func (n *node) release() { n.once.Do(n.h.Release) }
 // permissions and applied the set-ID rules that need the caller's groups
 // (default_permissions; see cowfs.Cred). An interrupt of the request
 // cancels it only after interruptGrace.
-func as(ctx context.Context, umask uint32) *call {
-	c := cowfs.Cred{Umask: umask}
+func as(ctx context.Context, umask uint32) *call { return asKill(ctx, umask, false) }
+
+// asKill is as for a request that writes, truncates, opens with O_TRUNC
+// or changes an owner, where kill says that the kernel leaves clearing
+// set-ID bits to the file system (FUSE_HANDLE_KILLPRIV_V2) and the caller
+// has no CAP_FSETID: the engine then clears them as Linux would
+// (cowfs.Cred.KillSetID), reading the caller's groups from /proc only if
+// a rule needs them.
+func asKill(ctx context.Context, umask uint32, kill bool) *call {
+	c := cowfs.Cred{Umask: umask, KillSetID: kill}
 	if caller, ok := fuse.FromContext(ctx); ok {
 		c.UID, c.GID = caller.Uid, caller.Gid
+		if kill {
+			c.InGroup = procGroups(caller.Pid)
+		}
 	}
 	return newCall(cowfs.WithCred(context.WithoutCancel(ctx), c), ctx.Done())
 }
@@ -203,7 +214,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 // (chmod, utimensat, truncate, and also fchmod and futimens, which the
 // kernel sends without a handle).
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	ec := as(ctx, 0)
+	ec := asKill(ctx, 0, in.Valid&fuse.FATTR_KILL_SUIDGID != 0)
 	defer ec.end()
 	a := setAttr(in)
 	var err error
@@ -313,7 +324,7 @@ func (n *node) openFlags(kernel uint32) (int, syscall.Errno) {
 // writes raced with writes in flight: a reader could fetch and keep bytes
 // not yet written, TestConcurrentAppendReaders.)
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ec := as(ctx, 0)
+	ec := asKill(ctx, 0, n.m.raw.kills(ctx))
 	defer ec.end()
 	fl, e := n.openFlags(flags)
 	if e != 0 {
@@ -332,7 +343,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 
 // Create creates and opens a regular file, as the caller's in one step.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	ec := n.asMaker(ctx)
+	mask, _ := n.m.raw.extraOf(ctx)
+	ec := asKill(ctx, mask, n.m.raw.kills(ctx))
 	defer ec.end()
 	if n.reserved(name) {
 		return nil, nil, 0, control.ErrMake
@@ -570,7 +582,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	if !ok {
 		return 0, syscall.EBADF
 	}
-	ec := as(ctx, 0)
+	ec := asKill(ctx, 0, n.m.raw.kills(ctx))
 	defer ec.end()
 	k, err := h.f.WriteAtContext(ec, data, off)
 	n.m.stats.writes.Add(1)
@@ -632,7 +644,9 @@ func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off uint64, size u
 	if !ok {
 		return syscall.EBADF
 	}
-	return errno(h.f.Fallocate(mode, int64(off), int64(size)))
+	ec := as(ctx, 0)
+	defer ec.end()
+	return errno(h.f.FallocateContext(ec, mode, int64(off), int64(size)))
 }
 
 // maxCopy bounds one copy_file_range reply, whose count is 32 bits: the
@@ -652,7 +666,9 @@ func (n *node) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn uint
 		return 0, syscall.EINVAL
 	}
 	size = min(size, maxCopy)
-	k, err := cowfs.CopyRange(src.f, int64(offIn), dst.f, int64(offOut), int64(size))
+	ec := as(ctx, 0)
+	defer ec.end()
+	k, err := cowfs.CopyRangeContext(ec, src.f, int64(offIn), dst.f, int64(offOut), int64(size))
 	n.m.stats.copies.Add(1)
 	n.m.stats.copyBytes.Add(k)
 	if err != nil && k == 0 {

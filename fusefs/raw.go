@@ -12,8 +12,12 @@ import (
 //
 // Passed on, as each request's extra: the umask of a create, mkdir or
 // mknod (the mount asks for FUSE_DONT_MASK, so the kernel leaves the umask
-// to cowfs, which applies it only where no default ACL decides), and the
-// FUSE_SETXATTR_ACL_KILL_SGID flag of a setxattr.
+// to cowfs, which applies it only where no default ACL decides), the
+// FUSE_SETXATTR_ACL_KILL_SGID flag of a setxattr, and whether the kernel
+// asks cowfs to clear set-ID bits as for a caller without CAP_FSETID (the
+// mount asks for FUSE_HANDLE_KILLPRIV_V2: FUSE_WRITE_KILL_SUIDGID of a
+// write, FUSE_OPEN_KILL_SUIDGID of an open or create; a setattr's
+// FATTR_KILL_SUIDGID reaches the node in its SetAttrIn).
 //
 // Done: go-fuse drops a node a request made when it already knows one of
 // that number (two lookups of one file racing, a hard link's second name),
@@ -32,6 +36,7 @@ type rawFS struct {
 // request is what rawFS keeps of a request while it runs.
 type request struct {
 	extra uint32
+	kill  bool    // clear set-ID bits (KILLPRIV_V2)
 	made  []*node // nodes made while serving it
 }
 
@@ -44,7 +49,12 @@ func newRawFS(fs fuse.RawFileSystem) *rawFS {
 // with runs a request with v as its extra, then releases the nodes it
 // made that go-fuse did not keep.
 func (r *rawFS) with(cancel <-chan struct{}, v uint32, serve func() fuse.Status) fuse.Status {
-	req := &request{extra: v}
+	return r.serve(cancel, &request{extra: v}, serve)
+}
+
+// serve runs a request with req as its state, then releases the nodes it
+// made that go-fuse did not keep.
+func (r *rawFS) serve(cancel <-chan struct{}, req *request, serve func() fuse.Status) fuse.Status {
 	r.mu.Lock()
 	r.reqs[cancel] = req
 	r.mu.Unlock()
@@ -85,6 +95,13 @@ func (r *rawFS) extraOf(ctx context.Context) (uint32, bool) {
 	return 0, false
 }
 
+// kills reports whether the kernel asked the request ctx serves to clear
+// set-ID bits.
+func (r *rawFS) kills(ctx context.Context) bool {
+	req := r.request(ctx)
+	return req != nil && req.kill
+}
+
 // made records n as made by the request ctx serves. A node made outside
 // the requests rawFS wraps is kept (it may leak its handle, never lose it).
 func (r *rawFS) made(ctx context.Context, n *node) {
@@ -105,9 +122,32 @@ func (r *rawFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.D
 	return r.with(cancel, 0, func() fuse.Status { return r.RawFileSystem.ReadDirPlus(cancel, in, out) })
 }
 
-// Create passes the caller's umask on.
+// Create passes the caller's umask on, and FUSE_OPEN_KILL_SUIDGID.
 func (r *rawFS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	return r.with(cancel, in.Umask, func() fuse.Status { return r.RawFileSystem.Create(cancel, in, name, out) })
+	req := &request{extra: in.Umask, kill: in.OpenFlags&fuse.OPEN_KILL_SUIDGID != 0}
+	return r.serve(cancel, req, func() fuse.Status { return r.RawFileSystem.Create(cancel, in, name, out) })
+}
+
+// Open passes FUSE_OPEN_KILL_SUIDGID on.
+func (r *rawFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	if in.Mode&fuse.OPEN_KILL_SUIDGID == 0 {
+		return r.RawFileSystem.Open(cancel, in, out)
+	}
+	return r.serve(cancel, &request{kill: true}, func() fuse.Status { return r.RawFileSystem.Open(cancel, in, out) })
+}
+
+// Writev (go-fuse's way in for every write) passes FUSE_WRITE_KILL_SUIDGID
+// on.
+func (r *rawFS) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID == 0 {
+		return r.RawFileSystem.Writev(cancel, in, data)
+	}
+	var n uint32
+	st := r.serve(cancel, &request{kill: true}, func() (st fuse.Status) {
+		n, st = r.RawFileSystem.Writev(cancel, in, data)
+		return st
+	})
+	return n, st
 }
 
 // Mkdir passes the caller's umask on.

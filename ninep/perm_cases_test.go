@@ -337,5 +337,5 @@ func TestPermissionCases9P(t *testing.T) {
 	cases := permcases.Without(t, permcases.Cases(), skip9P)
 	want := permcases.RunOS(t, fusetest.Tmpfs(t, "mode=0755"), cases)
 	got := permcases.Run(t, &permRunner{t: t, s: s, v: v, conns: map[uint32]*raw{}}, cases)
-	permcases.Compare(t, cases, want, got, nil)
+	permcases.Compare(t, cases, want, got)
 }

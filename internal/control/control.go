@@ -418,7 +418,7 @@ func (sv *View) ReadAtContext(ctx context.Context, p []byte, off int64) (int, er
 }
 
 // CopyRange shares n bytes of the view at off into dst at doff (a clone;
-// cowfs.View.CopyRange); only between Open and Close.
-func (sv *View) CopyRange(off int64, dst *cowfs.File, doff, n int64) (int64, error) {
-	return sv.v.CopyRange(off, dst, doff, n)
+// cowfs.View.CopyRangeContext); only between Open and Close.
+func (sv *View) CopyRange(ctx context.Context, off int64, dst *cowfs.File, doff, n int64) (int64, error) {
+	return sv.v.CopyRangeContext(ctx, off, dst, doff, n)
 }

@@ -160,71 +160,33 @@ func Without(t testing.TB, cases []Case, skip func(Case) string) []Case {
 	return kept
 }
 
-// Known turns lists of case names, each under a reason, into the map of
-// each name to its reason that Compare takes.
-func Known(lists map[string][]string) map[string]string {
-	m := map[string]string{}
-	for why, names := range lists {
-		for _, n := range names {
-			if _, dup := m[n]; dup {
-				panic("permcases: case " + n + " listed twice")
-			}
-			m[n] = why
-		}
-	}
-	return m
-}
-
 // maxReported bounds the mismatches Compare reports one by one, unless
-// COWFS_PERMCASES_ALL is set (to list them all, known ones too).
+// COWFS_PERMCASES_ALL is set (to list them all).
 const maxReported = 40
 
-// Compare fails t for every case whose outcome got differs from want
-// (reporting the first few in full), except the ones known lists (case
-// name: why the target differs today); a known case that no longer differs
-// fails too, so that the list shrinks as the target is fixed. It logs how
-// many cases it compared.
-func Compare(t testing.TB, cases []Case, want, got []Outcome, known map[string]string) {
+// Compare fails t for every case whose outcome got differs from want,
+// reporting the first few in full, and logs how many cases it compared.
+func Compare(t testing.TB, cases []Case, want, got []Outcome) {
 	t.Helper()
 	if len(want) != len(cases) || len(got) != len(cases) {
 		t.Fatalf("%d cases, %d outcomes wanted, %d got", len(cases), len(want), len(got))
 	}
-	limit, all := maxReported, os.Getenv("COWFS_PERMCASES_ALL") != ""
-	if all {
+	limit := maxReported
+	if os.Getenv("COWFS_PERMCASES_ALL") != "" {
 		limit = len(cases)
 	}
-	var bad, knownBad int
-	var fixed []string
-	names := map[string]bool{}
+	var bad int
 	for i, c := range cases {
-		names[c.Name] = true
-		same := want[i].equal(got[i])
-		_, isKnown := known[c.Name]
-		switch {
-		case same && isKnown:
-			fixed = append(fixed, c.Name)
-		case !same && isKnown:
-			knownBad++
-			if all {
-				t.Logf("known: %s (%v as %v):\n\twant %v\n\tgot  %v", c.Name, c.Op, c.User, want[i], got[i])
-			}
-		case !same:
-			bad++
-			if bad <= limit {
-				t.Errorf("%s (%v as %v):\n\twant %v\n\tgot  %v", c.Name, c.Op, c.User, want[i], got[i])
-			}
+		if want[i].equal(got[i]) {
+			continue
+		}
+		bad++
+		if bad <= limit {
+			t.Errorf("%s (%v as %v):\n\twant %v\n\tgot  %v", c.Name, c.Op, c.User, want[i], got[i])
 		}
 	}
 	if bad > limit {
 		t.Errorf("... and %d more mismatches", bad-limit)
 	}
-	for n := range known {
-		if !names[n] {
-			t.Errorf("%s: listed as a known difference, but there is no such case", n)
-		}
-	}
-	for _, n := range fixed {
-		t.Errorf("%s: listed as a known difference, but its outcome is now the reference's: remove it from the list", n)
-	}
-	t.Logf("compared %d cases: %d differ (%d of them known)", len(cases), bad+knownBad, knownBad)
+	t.Logf("compared %d cases: %d differ", len(cases), bad)
 }

@@ -38,15 +38,16 @@ import (
 
 	"github.com/cowfs/cowfs/internal/rope"
 	"github.com/cowfs/cowfs/store"
+	"github.com/cowfs/cowfs/store/local"
 	"github.com/cowfs/cowfs/store/mem"
 	"pgregory.net/rapid"
 )
 
-// mdlStore is a mem store whose Close does nothing, so that an FS can be
+// mdlStore is a store whose Close does nothing, so that an FS can be
 // abandoned and a new one opened on the same store. If fault is set and
 // armed, it fails one chosen Put or Commit (changing nothing).
 type mdlStore struct {
-	*mem.Store
+	store.Store
 	fault *mdlFault
 }
 
@@ -147,7 +148,7 @@ type mdlVolume struct {
 }
 
 type mdl struct {
-	st      *mem.Store
+	st      store.Store
 	fault   *mdlFault
 	opt     Options
 	f       *FS
@@ -175,18 +176,42 @@ func mdlSteps() int {
 }
 
 func TestModel(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m := newMdl(t)
-		steps := int(mdlSpan(t, 1, int64(mdlSteps()), "steps"))
-		for m.step = 0; m.step < steps; m.step++ {
-			m.doStep(t)
-		}
-		m.finish(t)
-	})
+	rapid.Check(t, func(t *rapid.T) { runMdl(t, mem.New()) })
 }
 
-func newMdl(t *rapid.T) *mdl {
-	m := &mdl{st: mem.New(), fault: &mdlFault{}}
+// TestModelLocal is TestModel on the local store.
+func TestModelLocal(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) { runMdl(t, mdlLocalStore(t)) })
+}
+
+// mdlLocalStore opens a local store in a new directory, which goes when
+// the check ends.
+func mdlLocalStore(t *rapid.T) store.Store {
+	dir, err := os.MkdirTemp("", "cowfs-model-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	st, err := local.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// runMdl runs one check of the model on st.
+func runMdl(t *rapid.T, st store.Store) {
+	m := newMdl(t, st)
+	steps := int(mdlSpan(t, 1, int64(mdlSteps()), "steps"))
+	for m.step = 0; m.step < steps; m.step++ {
+		m.doStep(t)
+	}
+	m.finish(t)
+}
+
+func newMdl(t *rapid.T, st store.Store) *mdl {
+	m := &mdl{st: st, fault: &mdlFault{}}
 	switch mdlIntn(5).Draw(t, "flushBytes") {
 	case 0, 1:
 		m.opt.FlushBytes = 64 << 10
@@ -1345,6 +1370,9 @@ func (m *mdl) actMkdir(t *rapid.T) {
 	m.logf(t, "%s (expect %s)", what, mdlErrnoName(want))
 	mdlExpect(t, what, vs.v.Mkdir(p, perm), want)
 	if want == 0 {
+		if r.parent.perm&syscall.S_ISGID != 0 {
+			perm |= syscall.S_ISGID // a set-group-ID directory's subdirectory inherits the bit
+		}
 		r.parent.kids[r.name] = m.newNode(mdlDir, perm)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/mem"
 	"pgregory.net/rapid"
 )
@@ -34,12 +35,21 @@ type modelView struct {
 // the exact bytes each write-back writes, and the invariant checker after
 // every step.
 func TestViewModel(t *testing.T) {
+	viewModelOn(t, func(*rapid.T) store.Store { return mem.New() })
+}
+
+// TestViewModelLocal is TestViewModel on the local store.
+func TestViewModelLocal(t *testing.T) { viewModelOn(t, mdlLocalStore) }
+
+// viewModelOn runs the view model on the stores newStore makes, one for
+// each check.
+func viewModelOn(t *testing.T, newStore func(*rapid.T) store.Store) {
 	steps := 40
 	if s := os.Getenv("COWFS_MODEL_STEPS"); s != "" {
 		fmt.Sscan(s, &steps)
 	}
 	rapid.Check(t, func(t *rapid.T) {
-		f, err := Open(mem.New(), &Options{FlushBytes: 64 << 10})
+		f, err := Open(newStore(t), &Options{FlushBytes: 64 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,12 +2,15 @@ package cowfs
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"sync"
 	"syscall"
 
 	"github.com/cowfs/cowfs/internal/cdc"
 	"github.com/cowfs/cowfs/internal/dirtree"
 	"github.com/cowfs/cowfs/internal/rope"
+	"github.com/cowfs/cowfs/store"
 )
 
 // wbufMax bounds one file's sequential write buffer.
@@ -95,22 +98,36 @@ func (x *inode) flush(final bool) error {
 			exts = append(exts, rope.Extent{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf})
 			buf = nil
 		}
+		var sizes []int64
+		var tail []byte
+		p := newPutter(f.ioCtx(), f.st)
 		for len(buf) > 0 {
 			n, found := cdc.Cut(buf)
 			if !found && !final && s.end == x.ent.Data.Len {
 				// A copy: a slice of buf would keep all of buf (the
 				// whole run) alive as long as the tail waits.
-				exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(buf)), Bytes: bytes.Clone(buf)})
-				left += int64(len(buf))
+				tail = bytes.Clone(buf)
 				break
 			}
-			id, err := f.st.Put(f.ioCtx(), buf[:n])
-			if err != nil {
-				return err
-			}
-			f.fresh[id] = true
-			exts = append(exts, rope.Extent{Kind: rope.Data, Blob: id, N: int64(n)})
+			p.add(buf[:n])
+			sizes = append(sizes, int64(n))
 			buf = buf[n:]
+		}
+		ids, err := p.wait()
+		for _, id := range ids {
+			if !id.IsZero() {
+				f.fresh[id] = true // so that a commit sweeps it if nothing counts it
+			}
+		}
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			exts = append(exts, rope.Extent{Kind: rope.Data, Blob: id, N: sizes[i]})
+		}
+		if tail != nil {
+			exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(tail)), Bytes: tail})
+			left += int64(len(tail))
 		}
 		r, err := t.Replace(x.ent.Data, s.start, s.end, rope.Of(t, exts...))
 		if err != nil {
@@ -120,6 +137,79 @@ func (x *inode) flush(final bool) error {
 	}
 	x.pending = left
 	return nil
+}
+
+// putWorkers is how many Puts a putter keeps in flight: enough to keep
+// both cores hashing and a store with a few milliseconds per call busy.
+const putWorkers = 16
+
+// A putter stores blobs on up to putWorkers goroutines while its caller goes on
+// (cutting the next chunk): add queues a blob, wait returns every ID in
+// the order added. On an error it stops starting Puts and wait returns
+// the first error with the IDs of the blobs stored all the same (zero
+// for the others): the caller must record them as fresh, or they would
+// stay stored, counted by nothing.
+type putter struct {
+	st      store.Store
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	next    chan int
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	blobs   [][]byte
+	ids     []store.ID
+	workers int // goroutines started, at most putWorkers: one per add until then
+}
+
+// newPutter starts a putter on st with ctx.
+func newPutter(ctx context.Context, st store.Store) *putter {
+	p := &putter{st: st, next: make(chan int, putWorkers)}
+	p.ctx, p.cancel = context.WithCancelCause(ctx)
+	return p
+}
+
+func (p *putter) work() {
+	for i := range p.next {
+		p.mu.Lock()
+		b := p.blobs[i]
+		p.mu.Unlock()
+		id, err := p.st.Put(p.ctx, b)
+		if err != nil {
+			p.cancel(err)
+			continue
+		}
+		p.mu.Lock()
+		p.ids[i] = id
+		p.mu.Unlock()
+	}
+}
+
+// add queues b, which must not change until wait returns; it blocks while
+// putWorkers blobs wait to start (back-pressure), and does nothing after
+// an error.
+func (p *putter) add(b []byte) {
+	if p.ctx.Err() != nil {
+		return
+	}
+	p.mu.Lock()
+	p.blobs = append(p.blobs, b)
+	p.ids = append(p.ids, store.ID{})
+	i := len(p.blobs) - 1
+	p.mu.Unlock()
+	if p.workers < putWorkers {
+		p.workers++
+		p.wg.Go(p.work)
+	}
+	p.next <- i
+}
+
+// wait waits for every Put and returns the IDs, in the order added.
+func (p *putter) wait() ([]store.ID, error) {
+	close(p.next)
+	p.wg.Wait()
+	err := context.Cause(p.ctx)
+	p.cancel(nil)
+	return p.ids, err
 }
 
 // truncate sets x's size.

@@ -62,7 +62,12 @@ type mdlFault struct {
 
 var errMdlInjected = errors.New("injected store failure")
 
+// mdlFaultMu serializes inject: an FS makes Puts in parallel.
+var mdlFaultMu sync.Mutex
+
 func (s mdlStore) inject(what string) error {
+	mdlFaultMu.Lock()
+	defer mdlFaultMu.Unlock()
 	if s.fault == nil || !s.fault.armed {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/mem"
@@ -71,4 +72,11 @@ func TestStatFS(t *testing.T) {
 	if _, err := s.StatFS(t.Context()); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("StatFS of a closed store: %v, want ErrClosed", err)
 	}
+}
+
+// TestSlowConformance: the conformance suite passes through storetest.Slow.
+func TestSlowConformance(t *testing.T) {
+	storetest.TestAll(t, func(*testing.T) store.Store {
+		return storetest.NewSlow(mem.New(), storetest.Latency{Get: 100 * time.Microsecond, Put: 100 * time.Microsecond, Other: 100 * time.Microsecond})
+	})
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // loadNode returns a loader of decoded nodes that goes through the node
-// cache, reading the store with the context ctx returns.
+// cache, reading the store with the context ctx returns, once however many
+// load a node at once (fetches.once).
 func loadNode[N any](f *FS, ctx func() context.Context, decode func(store.ID, []byte) (*N, error)) func(store.ID) (*N, error) {
 	return func(id store.ID) (*N, error) {
 		if v, ok := f.nodes.Get(id); ok {
@@ -21,15 +22,26 @@ func loadNode[N any](f *FS, ctx func() context.Context, decode func(store.ID, []
 			}
 			return nil, corrupt("blob %s is not the kind of node expected", id.Short())
 		}
-		b, err := f.st.Get(ctx(), id)
+		c := ctx()
+		v, err := f.fetch.once(c, fetchKey{id, true}, func() (any, error) {
+			b, err := f.st.Get(c, id)
+			if err != nil {
+				return nil, err
+			}
+			n, err := decode(id, b)
+			if err != nil {
+				return nil, err
+			}
+			f.nodes.Add(id, n, int64(len(b))+64)
+			return n, nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
 		}
-		n, err := decode(id, b)
-		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", id.Short(), err)
+		n, ok := v.(*N)
+		if !ok {
+			return nil, corrupt("blob %s is not the kind of node expected", id.Short())
 		}
-		f.nodes.Add(id, n, int64(len(b))+64)
 		return n, nil
 	}
 }
@@ -68,19 +80,6 @@ func (s blobSource) Blob(id store.ID) ([]byte, error) { return s.f.blob(s.ctx, i
 // Blob returns a data blob's bytes, through the data cache (rope.Source).
 // It reads the store with context.Background.
 func (f *FS) Blob(id store.ID) ([]byte, error) { return f.blob(context.Background(), id) }
-
-// blob is Blob reading the store with ctx.
-func (f *FS) blob(ctx context.Context, id store.ID) ([]byte, error) {
-	if b, ok := f.data.Get(id); ok {
-		return b, nil
-	}
-	b, err := f.st.Get(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("data blob %s: %w", id.Short(), err)
-	}
-	f.data.Add(id, b, int64(len(b)))
-	return b, nil
-}
 
 // CacheStats are the counters of one of the FS's caches, since Open.
 type CacheStats struct {

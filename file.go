@@ -25,6 +25,7 @@ type File struct {
 	dirPos int64      // for ReadDir
 	cred   Cred       // who opened it: the changes made through it are theirs
 	closed bool
+	ra     readAhead // sequential reads (readahead.go)
 }
 
 // OpenFile opens p with os-style flags (os.O_RDONLY, O_WRONLY, O_RDWR,
@@ -208,7 +209,11 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 	if err != nil {
 		return 0, err
 	}
-	n, err := rope.ReadAt(f.v.f.ropesFor(ctx), r, blobSource{f.v.f, ctx}, p, off)
+	t := f.v.f.ropesFor(ctx)
+	n, err := rope.ReadAt(t, r, blobSource{f.v.f, ctx}, p, off)
+	if err == nil {
+		f.readAhead(t, r, off, int64(n))
+	}
 	f.v.f.readMu.RUnlock()
 	if err != nil {
 		return n, wrapIO("read", f.name, err)

@@ -26,6 +26,7 @@ type FS struct {
 	zombies *btree.Tree[zombie]
 	nodes   *cache.Cache[any]    // decoded nodes by ID
 	data    *cache.Cache[[]byte] // data blobs by ID
+	fetch   fetches              // blob fetches in flight (readahead.go)
 
 	// readMu is held shared by readers of immutable trees outside mu, from
 	// taking a tree until done with it, and exclusively by a commit while it
@@ -76,6 +77,7 @@ func Open(st store.Store, opt *Options) (*FS, error) {
 	}
 	f.nodes = cache.New[any](f.opt.CacheBytes / 4)
 	f.data = cache.New[[]byte](f.opt.CacheBytes - f.opt.CacheBytes/4)
+	f.fetch.init()
 	f.ropes = rope.New(loadNode(f, f.ioCtx, f.decodeRope))
 	f.dirs = dirtree.New(loadNode(f, f.ioCtx, f.decodeDir))
 	bg := context.Background
@@ -198,6 +200,7 @@ func (f *FS) Close() error {
 	for _, v := range f.vols {
 		v.closed = true
 	}
+	f.fetch.close()
 	if cerr := f.st.Close(); err == nil && cerr != nil {
 		err = wrapIO("close", "", cerr)
 	}

@@ -82,6 +82,15 @@ func (c *Cache[V]) Get(id store.ID) (V, bool) {
 	return zero, false
 }
 
+// Contains reports whether id is cached, without counting a hit or a miss
+// or a use.
+func (c *Cache[V]) Contains(id store.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[id]
+	return ok
+}
+
 // Add caches v under id with the given cost, evicting entries beyond the
 // bound. An entry costing more than the bound is not kept; adding an ID
 // already cached counts as a use.

@@ -139,3 +139,15 @@ func TestRandomAgainstBookkeeping(t *testing.T) {
 	}
 	check(t, c)
 }
+
+// TestContains: Contains answers without counting a hit, a miss or a use.
+func TestContains(t *testing.T) {
+	c := New[int](100)
+	c.Add(id(1), 1, 10)
+	if !c.Contains(id(1)) || c.Contains(id(2)) {
+		t.Fatal("Contains is wrong")
+	}
+	if st := c.Stats(); st.Hits != 0 || st.Misses != 0 {
+		t.Errorf("Contains counted: %+v", st)
+	}
+}

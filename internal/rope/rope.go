@@ -248,6 +248,33 @@ func ReadAt(t *Tree, r Rope, src Source, p []byte, off int64) (int, error) {
 	return done, nil
 }
 
+// Blobs calls fn with the data blob of each extent of r that overlaps
+// [off, off+n), in order (a blob once for consecutive extents of it),
+// until fn returns false.
+func Blobs(t *Tree, r Rope, off, n int64, fn func(id store.ID) bool) error {
+	if off < 0 || n <= 0 || off >= r.Len {
+		return nil
+	}
+	end := min(off+n, r.Len)
+	it := t.Seek(r, off)
+	var last store.ID
+	for {
+		e, start, ok := it.Next()
+		if !ok {
+			return it.Err()
+		}
+		if start >= end {
+			return nil
+		}
+		if e.Kind == Data && e.Blob != last {
+			last = e.Blob
+			if !fn(e.Blob) {
+				return nil
+			}
+		}
+	}
+}
+
 // Put returns r with with's bytes placed at off, replacing n bytes there
 // (n may exceed what r holds past off). A gap between r's end and off
 // becomes a hole.

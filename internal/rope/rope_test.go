@@ -194,3 +194,46 @@ func TestBounds(t *testing.T) {
 		t.Error("Truncate past MaxSize accepted")
 	}
 }
+
+// TestBlobs: Blobs lists the data blobs of the extents overlapping a
+// range, in order, each once for consecutive extents, and stops when told.
+func TestBlobs(t *testing.T) {
+	tr, _ := newTestTree()
+	b := func(i byte) store.ID { return store.Sum([]byte{i}) }
+	r := Of(tr,
+		Extent{Kind: Data, Blob: b(1), N: 100},
+		Extent{Kind: Hole, N: 50},
+		Extent{Kind: Data, Blob: b(2), N: 100},
+		Extent{Kind: Data, Blob: b(2), Off: 100, N: 100},
+		Extent{Kind: Inline, N: 10, Bytes: make([]byte, 10)},
+		Extent{Kind: Data, Blob: b(3), N: 100},
+	)
+	list := func(off, n int64, most int) []store.ID {
+		var got []store.ID
+		if err := Blobs(tr, r, off, n, func(id store.ID) bool {
+			got = append(got, id)
+			return len(got) < most
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, c := range []struct {
+		off, n int64
+		most   int
+		want   []store.ID
+	}{
+		{0, r.Len, 10, []store.ID{b(1), b(2), b(3)}},
+		{100, 50, 10, nil},               // the hole only
+		{120, 100, 10, []store.ID{b(2)}}, // hole, then b(2)
+		{99, 2, 10, []store.ID{b(1)}},
+		{349, 500, 10, []store.ID{b(2), b(3)}},
+		{0, r.Len, 2, []store.ID{b(1), b(2)}},
+		{r.Len, 10, 10, nil},
+		{0, 0, 10, nil},
+	} {
+		if got := list(c.off, c.n, c.most); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("Blobs(%d, %d): %v, want %v", c.off, c.n, got, c.want)
+		}
+	}
+}

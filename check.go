@@ -101,11 +101,16 @@ func (f *FS) Repair(ctx context.Context, rep *CheckReport) (int, error) {
 	if err := f.commitLocked(nil); err != nil {
 		return 0, wrapIO("repair", "", err)
 	}
-	// Only blobs still at count 0 and still unreferenced by fresh work.
+	// Only blobs still at count 0 and still unreferenced by fresh work
+	// (nor by a flush about to put them in its rope).
+	inFlight, err := f.putJobBlobs(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var del []store.ID
 	for _, id := range rep.Leaked {
 		info, err := f.st.Stat(ctx, id)
-		if err != nil || info.Refs != 0 || f.fresh[id] {
+		if err != nil || info.Refs != 0 || f.fresh[id] || inFlight[id] {
 			continue
 		}
 		del = append(del, id)
@@ -150,6 +155,7 @@ type checker struct {
 	f        *FS
 	ctx      context.Context
 	rep      *CheckReport
+	inFlight map[store.ID]bool // blobs of flushes running outside the lock (FS.putJobBlobs)
 	stored   map[store.ID]store.BlobInfo
 	expected map[store.ID]int64
 	seen     map[store.ID]bool
@@ -162,7 +168,12 @@ type checker struct {
 func (f *FS) checkLocked(ctx context.Context, opt CheckOptions) (*CheckReport, error) {
 	c := &checker{f: f, ctx: ctx, opt: opt, rep: &CheckReport{}, stored: map[store.ID]store.BlobInfo{},
 		expected: map[store.ID]int64{}, seen: map[store.ID]bool{}, where: map[store.ID]string{}, trees: map[store.ID]bool{}, zombies: map[store.ID]bool{}}
-	err := f.st.List(ctx, func(b store.BlobInfo) error {
+	inFlight, err := f.putJobBlobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.inFlight = inFlight
+	err = f.st.List(ctx, func(b store.BlobInfo) error {
 		c.stored[b.ID] = b
 		c.rep.Blobs++
 		c.rep.Bytes += b.Size
@@ -206,6 +217,8 @@ func (f *FS) checkLocked(ctx context.Context, opt CheckOptions) (*CheckReport, e
 		case c.zombies[id] && got != 0:
 			c.problem(id, c.where[id], fmt.Sprintf("listed for deletion with count %d", got))
 		case c.zombies[id]:
+		case want == 0 && got == 0 && c.inFlight[id]:
+			// Stored by a flush that has not yet put it in its rope.
 		case want == 0 && got == 0:
 			c.problem(id, "<unreferenced>", "leaked: stored but referenced by nothing")
 			c.rep.Leaked = append(c.rep.Leaked, id)

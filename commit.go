@@ -41,6 +41,9 @@ type commit struct {
 	zqChanged bool
 	dead      []btree.Child // zombies taken off the list, to delete
 	views     []viewRoot    // view roots this commit creates
+	// guard holds the blobs that flushes outside the lock stored: the
+	// commit deletes none of them (see putJob).
+	guard map[store.ID]bool
 }
 
 func newCommit(f *FS) *commit {
@@ -144,7 +147,7 @@ func (c *commit) drain(unbounded bool) error {
 		if !exists || n < 0 {
 			return corrupt("blob %s released below zero", ch.ID.Short())
 		}
-		if n > 0 || c.deleted[ch.ID] {
+		if n > 0 || c.deleted[ch.ID] || c.guard[ch.ID] {
 			continue
 		}
 		if c.budget <= 0 && !unbounded {
@@ -179,7 +182,17 @@ func (c *commit) remove(ch btree.Child) error {
 // applies, and not yet being deleted.
 func (c *commit) uncounted(id store.ID) (bool, error) {
 	n, exists, err := c.count(id)
-	return exists && n == 0 && !c.deleted[id], err
+	return exists && n == 0 && !c.deleted[id] && !c.guard[id], err
+}
+
+// guardPuts guards the blobs of the flushes running outside the lock
+// (FS.putJobBlobs) from deletion. A guarded blob left at count zero stays
+// stored: its flush records it as fresh when it takes the lock again, so
+// the next commit counts it or deletes it.
+func (c *commit) guardPuts() error {
+	g, err := c.f.putJobBlobs(c.ctx)
+	c.guard = g
+	return err
 }
 
 // run finishes the cascade, deletes unreferenced fresh blobs and applies the
@@ -187,6 +200,9 @@ func (c *commit) uncounted(id store.ID) (bool, error) {
 // materialized in c or already committed: a fresh blob that no commit
 // counted is deleted.
 func (c *commit) run() error {
+	if err := c.guardPuts(); err != nil {
+		return err
+	}
 	if err := c.popZombies(); err != nil {
 		return err
 	}

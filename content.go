@@ -36,10 +36,9 @@ func (x *inode) bufferWrite(p []byte, off int64) error {
 	return nil
 }
 
-// flushBuf moves the write buffer into the rope as a pending extent, and cuts
-// pending bytes into blobs once there are many. When moving fails (a node
-// of the rope could not be loaded) the buffer stays as it was, so nothing
-// written is lost; when cutting fails the bytes stay pending in the rope.
+// flushBuf moves the write buffer into the rope as a pending extent. When
+// moving fails (a node of the rope could not be loaded) the buffer stays as
+// it was, so nothing written is lost.
 func (x *inode) flushBuf() error {
 	if x.wbuf == nil {
 		return nil
@@ -53,18 +52,133 @@ func (x *inode) flushBuf() error {
 	x.wbuf = nil
 	x.ent.Data = r
 	x.pending += int64(len(buf))
-	if x.pending >= x.v.f.opt.FlushBytes {
-		return x.flush(false)
-	}
 	return nil
 }
 
-// flush turns pending extents into stored data: runs shorter than
-// rope.InlineMax stay inline in the rope's leaves, longer ones are cut into
+// pendingRun is a run of adjacent pending extents of a file when it was
+// taken: its place, its bytes, and its extents, by which applyRun checks
+// that the run is still there (a pending extent's bytes never change, and
+// pending extents never merge).
+type pendingRun struct {
+	start, end int64
+	atEOF      bool // it ended the file
+	exts       []rope.Extent
+}
+
+// cutRun is what cutting a run gave: the extents that replace it and how
+// many of their bytes are still pending (a tail kept for later appends).
+type cutRun struct {
+	exts []rope.Extent
+	left int64
+}
+
+// pendingRuns returns x's runs of pending bytes.
+func (x *inode) pendingRuns() ([]pendingRun, error) {
+	var runs []pendingRun
+	err := x.v.f.ropes.Marked(x.ent.Data, func(e rope.Extent, start int64) error {
+		if n := len(runs); n > 0 && runs[n-1].end == start {
+			runs[n-1].end += e.N
+			runs[n-1].exts = append(runs[n-1].exts, e)
+		} else {
+			runs = append(runs, pendingRun{start: start, end: start + e.N, exts: []rope.Extent{e}})
+		}
+		return nil
+	})
+	for i := range runs {
+		runs[i].atEOF = runs[i].end == x.ent.Data.Len
+	}
+	return runs, err
+}
+
+// cut turns run r into stored data: a run shorter than rope.InlineMax
+// stays inline in the rope's leaves, a longer one is cut into
 // content-defined chunks, each a blob, so identical bytes written twice are
-// stored once. Unless final, a run ending at end of file keeps its tail after
-// the last content-defined cut pending, so that later appends chunk exactly
-// as if written at once.
+// stored once. Unless final, a run that ended the file keeps its tail after
+// the last content-defined cut pending, so that later appends chunk
+// exactly as if written at once. It touches no inode, so it may run
+// without the FS lock; it reports every blob it stored to stored, even
+// when it fails.
+func cut(ctx context.Context, st store.Store, r pendingRun, final bool, stored func([]store.ID)) (cutRun, error) {
+	buf := make([]byte, 0, r.end-r.start)
+	for _, e := range r.exts {
+		buf = append(buf, e.Bytes[:e.N]...)
+	}
+	if len(buf) < rope.InlineMax {
+		return cutRun{exts: []rope.Extent{{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf}}}, nil
+	}
+	var sizes []int64
+	var tail []byte
+	p := newPutter(ctx, st)
+	for len(buf) > 0 {
+		n, found := cdc.Cut(buf)
+		if !found && !final && r.atEOF {
+			// A copy: a slice of buf would keep all of buf (the whole
+			// run) alive as long as the tail waits.
+			tail = bytes.Clone(buf)
+			break
+		}
+		p.add(buf[:n])
+		sizes = append(sizes, int64(n))
+		buf = buf[n:]
+	}
+	ids, err := p.wait()
+	stored(ids)
+	if err != nil {
+		return cutRun{}, err
+	}
+	var c cutRun
+	for i, id := range ids {
+		c.exts = append(c.exts, rope.Extent{Kind: rope.Data, Blob: id, N: sizes[i]})
+	}
+	if tail != nil {
+		c.exts = append(c.exts, rope.Extent{Kind: rope.Pending, N: int64(len(tail)), Bytes: tail})
+		c.left = int64(len(tail))
+	}
+	return c, nil
+}
+
+// markFresh records blobs just stored as fresh, so that a commit deletes
+// them if nothing counts them.
+func (f *FS) markFresh(ids []store.ID) {
+	for _, id := range ids {
+		if !id.IsZero() {
+			f.fresh[id] = true
+		}
+	}
+}
+
+// applyRun replaces run r of x with c, if r is still there: the same
+// pending extents at the same places. It reports whether it did.
+func (x *inode) applyRun(r pendingRun, c cutRun) (bool, error) {
+	t := x.v.f.ropes
+	if r.end > x.ent.Data.Len {
+		return false, nil
+	}
+	same := true
+	pos := r.start
+	it := t.Seek(x.ent.Data, r.start)
+	for i := 0; same && i < len(r.exts); i++ {
+		e, start, ok := it.Next()
+		if !ok {
+			return false, it.Err()
+		}
+		want := r.exts[i]
+		same = start == pos && e.Kind == rope.Pending && e.N == want.N && &e.Bytes[0] == &want.Bytes[0]
+		pos += e.N
+	}
+	if !same {
+		return false, nil
+	}
+	nr, err := t.Replace(x.ent.Data, r.start, r.end, rope.Of(t, c.exts...))
+	if err != nil {
+		return false, err
+	}
+	x.ent.Data = nr
+	return true, nil
+}
+
+// flush turns x's pending extents into stored data (cut), under the FS
+// lock.
 func (x *inode) flush(final bool) error {
 	if err := x.flushBuf(); err != nil {
 		return err
@@ -73,70 +187,133 @@ func (x *inode) flush(final bool) error {
 		return nil
 	}
 	f := x.v.f
-	t := f.ropes
-	type span struct{ start, end int64 }
-	var runs []span
-	err := t.Marked(x.ent.Data, func(e rope.Extent, start int64) error {
-		if n := len(runs); n > 0 && runs[n-1].end == start {
-			runs[n-1].end += e.N
-		} else {
-			runs = append(runs, span{start, start + e.N})
-		}
-		return nil
-	})
+	runs, err := x.pendingRuns()
 	if err != nil {
 		return err
 	}
-	var left int64
-	for _, s := range runs {
-		buf := make([]byte, s.end-s.start)
-		if _, err := rope.ReadAt(t, x.ent.Data, blobSource{f, f.ioCtx()}, buf, s.start); err != nil {
+	for _, r := range runs {
+		c, err := cut(f.ioCtx(), f.st, r, final, f.markFresh)
+		if err != nil {
+			x.recountPending()
 			return err
 		}
-		var exts []rope.Extent
-		if len(buf) < rope.InlineMax {
-			exts = append(exts, rope.Extent{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf})
-			buf = nil
+		if _, err := x.applyRun(r, c); err != nil {
+			x.recountPending()
+			return err
 		}
-		var sizes []int64
-		var tail []byte
-		p := newPutter(f.ioCtx(), f.st)
-		for len(buf) > 0 {
-			n, found := cdc.Cut(buf)
-			if !found && !final && s.end == x.ent.Data.Len {
-				// A copy: a slice of buf would keep all of buf (the
-				// whole run) alive as long as the tail waits.
-				tail = bytes.Clone(buf)
+	}
+	x.recountPending()
+	return nil
+}
+
+// flushOutside is flush(false) for a writer whose file holds
+// Options.FlushBytes pending, run with the FS lock released while it cuts
+// and stores (the caller holds the lock, and holds it again when
+// flushOutside returns, whatever happened meanwhile: the caller checks its
+// file again). A second flush of the file waits for the first, which
+// holds back a writer that outruns its Puts. After the Puts, a run is
+// replaced only if it is still there (applyRun); a run changed meanwhile
+// keeps its pending bytes, and the blobs cut from them are fresh. A
+// commit meanwhile waits for the Puts and deletes none of their blobs
+// (FS.putsInFlight).
+func (x *inode) flushOutside(ctx context.Context) error {
+	f := x.v.f
+	for x.flushing != nil {
+		wait := x.flushing
+		f.unlockOp()
+		var err error
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		f.mu.LockAs(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	if err := x.flushBuf(); err != nil {
+		return err
+	}
+	if x.pending < f.opt.FlushBytes {
+		return nil // another flush did it
+	}
+	runs, err := x.pendingRuns()
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	x.flushing = done
+	job := &putJob{done: make(chan struct{})}
+	f.putJobs[job] = true
+	f.unlockOp()
+	var cuts []cutRun
+	for _, r := range runs {
+		c, err := cut(ctx, f.st, r, false, job.stored)
+		if err != nil {
+			job.err = err
+			break
+		}
+		cuts = append(cuts, c)
+	}
+	close(job.done)
+	f.mu.LockAs(ctx)
+	delete(f.putJobs, job)
+	f.markFresh(job.ids)
+	x.flushing = nil
+	close(done)
+	if job.err == nil {
+		for i, c := range cuts {
+			if _, err := x.applyRun(runs[i], c); err != nil {
+				job.err = err
 				break
 			}
-			p.add(buf[:n])
-			sizes = append(sizes, int64(n))
-			buf = buf[n:]
 		}
-		ids, err := p.wait()
-		for _, id := range ids {
-			if !id.IsZero() {
-				f.fresh[id] = true // so that a commit sweeps it if nothing counts it
-			}
-		}
-		if err != nil {
-			return err
-		}
-		for i, id := range ids {
-			exts = append(exts, rope.Extent{Kind: rope.Data, Blob: id, N: sizes[i]})
-		}
-		if tail != nil {
-			exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(tail)), Bytes: tail})
-			left += int64(len(tail))
-		}
-		r, err := t.Replace(x.ent.Data, s.start, s.end, rope.Of(t, exts...))
-		if err != nil {
-			return err
-		}
-		x.ent.Data = r
 	}
-	x.pending = left
-	return nil
+	x.recountPending()
+	return job.err
+}
+
+// putJob is a flush's Puts made without the FS lock: done is closed when
+// they have all returned, and ids holds the blobs they stored. A commit
+// waits for every job in FS.putJobs and deletes none of those blobs: a
+// Put of bytes already stored returns the stored blob, which the commit
+// could otherwise delete at count zero just before the flush points a
+// rope at it.
+type putJob struct {
+	done chan struct{}
+	mu   sync.Mutex
+	ids  []store.ID
+	err  error
+}
+
+// putJobBlobs waits for the Puts of every flush running outside the lock
+// (or for ctx) and returns the blobs they stored, which nothing counts yet
+// and which must not be deleted. The caller holds the FS lock, so no job
+// starts or ends meanwhile.
+func (f *FS) putJobBlobs(ctx context.Context) (map[store.ID]bool, error) {
+	var ids map[store.ID]bool
+	for j := range f.putJobs {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return nil, wrapIO("commit", "", ctx.Err())
+		}
+		if ids == nil {
+			ids = map[store.ID]bool{}
+		}
+		for _, id := range j.ids {
+			ids[id] = true
+		}
+	}
+	return ids, nil
+}
+
+// stored records blobs the job stored.
+func (j *putJob) stored(ids []store.ID) {
+	j.mu.Lock()
+	j.ids = append(j.ids, ids...)
+	j.mu.Unlock()
 }
 
 // putWorkers is how many Puts a putter keeps in flight: enough to keep

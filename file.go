@@ -280,6 +280,15 @@ func (f *File) write(ctx context.Context, p []byte, off int64, seq bool) (int, e
 	if x.ent.Type() != dirtree.TypeReg {
 		return 0, errorf("write", f.name, syscall.EINVAL, errors.New("not a regular file"))
 	}
+	if x.pending+int64(len(x.wbuf)) >= v.f.opt.FlushBytes {
+		// Cut what is pending, with the lock released meanwhile.
+		if err := x.flushOutside(ctx); err != nil {
+			return 0, wrapIO("write", f.name, err)
+		}
+		if err := f.use("write", true); err != nil {
+			return 0, err
+		}
+	}
 	if seq {
 		off = f.off
 	}

@@ -36,15 +36,17 @@ type FS struct {
 	// mu guards everything below, and the in-memory trees of all volumes.
 	// It is held across store I/O; lockOp takes it for an operation with a
 	// context, which the store calls under it use (ioCtx).
-	mu     fsLock
-	vols   map[string]*Volume // open volumes and snapshots, by root name
-	fresh  map[store.ID]bool  // blobs put since the last commit
-	zq     btree.Ref[zombie]  // committed zombie list
-	zqID   store.ID           // its root's ID (zero: empty)
-	zqErr  error              // the list could not be read (see loadZombies)
-	bgErr  error              // a background commit's failure, not yet reported
-	bgFail int                // background commits failed in a row (backgroundDone)
-	closed bool
+	mu    fsLock
+	vols  map[string]*Volume // open volumes and snapshots, by root name
+	fresh map[store.ID]bool  // blobs put since the last commit
+	// putJobs are the flushes storing blobs without the lock (flushOutside).
+	putJobs map[*putJob]bool
+	zq      btree.Ref[zombie] // committed zombie list
+	zqID    store.ID          // its root's ID (zero: empty)
+	zqErr   error             // the list could not be read (see loadZombies)
+	bgErr   error             // a background commit's failure, not yet reported
+	bgFail  int               // background commits failed in a row (backgroundDone)
+	closed  bool
 
 	views    []*viewPin // views' snapshots, until their release is committed
 	nextView uint64     // the last view number used
@@ -56,7 +58,7 @@ type FS struct {
 
 // Open opens the volumes kept in st. The FS takes st over: Close closes it.
 func Open(st store.Store, opt *Options) (*FS, error) {
-	f := &FS{st: st, vols: map[string]*Volume{}, fresh: map[store.ID]bool{}}
+	f := &FS{st: st, vols: map[string]*Volume{}, fresh: map[store.ID]bool{}, putJobs: map[*putJob]bool{}}
 	if opt != nil {
 		f.opt = *opt
 	}

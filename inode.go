@@ -27,6 +27,8 @@ type inode struct {
 	wbuf    []byte // buffered sequential write at wbufOff
 	wbufOff int64
 	pending int64 // bytes in Pending extents of ent.Data
+
+	flushing chan struct{} // non-nil while a flushOutside runs; closed at its end
 }
 
 // isDir reports whether x is a directory.

@@ -26,6 +26,13 @@ func (l *fsLock) sem() chan struct{} {
 // context.Background.
 func (l *fsLock) Lock() { l.sem() <- struct{}{} }
 
+// LockAs takes the lock, waiting as long as it takes, and records ctx as
+// the holder's context.
+func (l *fsLock) LockAs(ctx context.Context) {
+	l.sem() <- struct{}{}
+	l.ctx = ctx
+}
+
 // LockContext takes the lock and records ctx as the holder's context, or
 // gives up and returns ctx's error when ctx is done first (also when it is
 // done already).

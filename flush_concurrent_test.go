@@ -8,10 +8,10 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cowfs/cowfs/store"
 	"github.com/cowfs/cowfs/store/mem"
+	"github.com/cowfs/cowfs/store/storetest"
 )
 
 // TestFlushOutsideLockConcurrent: writers whose flushes cut and store with
@@ -149,7 +149,6 @@ func TestFlushOutsideLockConcurrent(t *testing.T) {
 	}
 	verify(w, "after reopening")
 	mustCheck(t, g)
-	var _ store.Store = st
 }
 
 // gatedPuts is a store whose Puts, once armed, do their work and then wait
@@ -206,7 +205,7 @@ func TestFlushGuardsDedupedBlobs(t *testing.T) {
 	close(st.armed)
 	wrote := make(chan error)
 	go func() { _, err := b.Write(content[half:]); wrote <- err }()
-	storetestWait(t, st.waiting) // the flush's first Put is done, outside the lock
+	storetest.WaitFor(t, st.waiting, "the flush's first Put, outside the lock,")
 	if err := v.Remove("a"); err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +225,4 @@ func TestFlushGuardsDedupedBlobs(t *testing.T) {
 		t.Fatalf("b: %v, or not what was written", err)
 	}
 	mustCheck(t, f)
-}
-
-func storetestWait(t *testing.T, c <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-c:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the flush did not reach the store")
-	}
 }

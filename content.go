@@ -56,20 +56,13 @@ func (x *inode) flushBuf() error {
 }
 
 // pendingRun is a run of adjacent pending extents of a file when it was
-// taken: its place, its bytes, and its extents, by which applyRun checks
-// that the run is still there (a pending extent's bytes never change, and
-// pending extents never merge).
+// taken: its place and its extents, which hold its bytes and by which
+// applyRun checks that the run is still there (a pending extent's bytes
+// never change, and pending extents never merge).
 type pendingRun struct {
 	start, end int64
 	atEOF      bool // it ended the file
 	exts       []rope.Extent
-}
-
-// cutRun is what cutting a run gave: the extents that replace it and how
-// many of their bytes are still pending (a tail kept for later appends).
-type cutRun struct {
-	exts []rope.Extent
-	left int64
 }
 
 // pendingRuns returns x's runs of pending bytes.
@@ -98,13 +91,13 @@ func (x *inode) pendingRuns() ([]pendingRun, error) {
 // exactly as if written at once. It touches no inode, so it may run
 // without the FS lock; it reports every blob it stored to stored, even
 // when it fails.
-func cut(ctx context.Context, st store.Store, r pendingRun, final bool, stored func([]store.ID)) (cutRun, error) {
+func cut(ctx context.Context, st store.Store, r pendingRun, final bool, stored func([]store.ID)) ([]rope.Extent, error) {
 	buf := make([]byte, 0, r.end-r.start)
 	for _, e := range r.exts {
 		buf = append(buf, e.Bytes[:e.N]...)
 	}
 	if len(buf) < rope.InlineMax {
-		return cutRun{exts: []rope.Extent{{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf}}}, nil
+		return []rope.Extent{{Kind: rope.Inline, N: int64(len(buf)), Bytes: buf}}, nil
 	}
 	var sizes []int64
 	var tail []byte
@@ -124,17 +117,16 @@ func cut(ctx context.Context, st store.Store, r pendingRun, final bool, stored f
 	ids, err := p.wait()
 	stored(ids)
 	if err != nil {
-		return cutRun{}, err
+		return nil, err
 	}
-	var c cutRun
+	var exts []rope.Extent
 	for i, id := range ids {
-		c.exts = append(c.exts, rope.Extent{Kind: rope.Data, Blob: id, N: sizes[i]})
+		exts = append(exts, rope.Extent{Kind: rope.Data, Blob: id, N: sizes[i]})
 	}
 	if tail != nil {
-		c.exts = append(c.exts, rope.Extent{Kind: rope.Pending, N: int64(len(tail)), Bytes: tail})
-		c.left = int64(len(tail))
+		exts = append(exts, rope.Extent{Kind: rope.Pending, N: int64(len(tail)), Bytes: tail})
 	}
-	return c, nil
+	return exts, nil
 }
 
 // markFresh records blobs just stored as fresh, so that a commit deletes
@@ -147,12 +139,12 @@ func (f *FS) markFresh(ids []store.ID) {
 	}
 }
 
-// applyRun replaces run r of x with c, if r is still there: the same
-// pending extents at the same places. It reports whether it did.
-func (x *inode) applyRun(r pendingRun, c cutRun) (bool, error) {
+// applyRun replaces run r of x with exts, if r is still there: the same
+// pending extents at the same places (else it does nothing).
+func (x *inode) applyRun(r pendingRun, exts []rope.Extent) error {
 	t := x.v.f.ropes
 	if r.end > x.ent.Data.Len {
-		return false, nil
+		return nil
 	}
 	same := true
 	pos := r.start
@@ -160,21 +152,21 @@ func (x *inode) applyRun(r pendingRun, c cutRun) (bool, error) {
 	for i := 0; same && i < len(r.exts); i++ {
 		e, start, ok := it.Next()
 		if !ok {
-			return false, it.Err()
+			return it.Err()
 		}
 		want := r.exts[i]
 		same = start == pos && e.Kind == rope.Pending && e.N == want.N && &e.Bytes[0] == &want.Bytes[0]
 		pos += e.N
 	}
 	if !same {
-		return false, nil
+		return nil
 	}
-	nr, err := t.Replace(x.ent.Data, r.start, r.end, rope.Of(t, c.exts...))
+	nr, err := t.Replace(x.ent.Data, r.start, r.end, rope.Of(t, exts...))
 	if err != nil {
-		return false, err
+		return err
 	}
 	x.ent.Data = nr
-	return true, nil
+	return nil
 }
 
 // flush turns x's pending extents into stored data (cut), under the FS
@@ -191,18 +183,16 @@ func (x *inode) flush(final bool) error {
 	if err != nil {
 		return err
 	}
+	defer x.recountPending()
 	for _, r := range runs {
-		c, err := cut(f.ioCtx(), f.st, r, final, f.markFresh)
+		exts, err := cut(f.ioCtx(), f.st, r, final, f.markFresh)
 		if err != nil {
-			x.recountPending()
 			return err
 		}
-		if _, err := x.applyRun(r, c); err != nil {
-			x.recountPending()
+		if err := x.applyRun(r, exts); err != nil {
 			return err
 		}
 	}
-	x.recountPending()
 	return nil
 }
 
@@ -215,7 +205,7 @@ func (x *inode) flush(final bool) error {
 // replaced only if it is still there (applyRun); a run changed meanwhile
 // keeps its pending bytes, and the blobs cut from them are fresh. A
 // commit meanwhile waits for the Puts and deletes none of their blobs
-// (FS.putsInFlight).
+// (putJob).
 func (x *inode) flushOutside(ctx context.Context) error {
 	f := x.v.f
 	for x.flushing != nil {
@@ -247,14 +237,13 @@ func (x *inode) flushOutside(ctx context.Context) error {
 	job := &putJob{done: make(chan struct{})}
 	f.putJobs[job] = true
 	f.unlockOp()
-	var cuts []cutRun
+	var cuts [][]rope.Extent
 	for _, r := range runs {
-		c, err := cut(ctx, f.st, r, false, job.stored)
-		if err != nil {
-			job.err = err
+		var exts []rope.Extent
+		if exts, err = cut(ctx, f.st, r, false, job.stored); err != nil {
 			break
 		}
-		cuts = append(cuts, c)
+		cuts = append(cuts, exts)
 	}
 	close(job.done)
 	f.mu.LockAs(ctx)
@@ -262,16 +251,16 @@ func (x *inode) flushOutside(ctx context.Context) error {
 	f.markFresh(job.ids)
 	x.flushing = nil
 	close(done)
-	if job.err == nil {
-		for i, c := range cuts {
-			if _, err := x.applyRun(runs[i], c); err != nil {
-				job.err = err
-				break
-			}
+	defer x.recountPending()
+	if err != nil {
+		return err
+	}
+	for i, exts := range cuts {
+		if err := x.applyRun(runs[i], exts); err != nil {
+			return err
 		}
 	}
-	x.recountPending()
-	return job.err
+	return nil
 }
 
 // putJob is a flush's Puts made without the FS lock: done is closed when
@@ -284,7 +273,6 @@ type putJob struct {
 	done chan struct{}
 	mu   sync.Mutex
 	ids  []store.ID
-	err  error
 }
 
 // putJobBlobs waits for the Puts of every flush running outside the lock

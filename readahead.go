@@ -10,7 +10,7 @@ import (
 )
 
 // Read-ahead: a File read sequentially (each read starting where the last
-// ended) fetches the blobs of the next window in the background, the
+// ended, or within raSlack of it) fetches the blobs of the next window in the background, the
 // window doubling from raMin to raMax as the reads go on; any other read
 // resets it, so a random read fetches only what it reads. Fetches go
 // through FS.blob, so a read that needs a blob being fetched waits for
